@@ -1,0 +1,59 @@
+"""imagenb: image-generation models in Jupyter.
+
+Import is cheap on purpose: the public names below resolve on first use (PEP 562), so
+`import imagenb` and `%load_ext imagenb` load neither openai, pandas, PIL nor ipywidgets.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "configure": "imagenb.config",
+    "Config": "imagenb.config",
+    "generate": "imagenb.api",
+    "edit": "imagenb.api",
+    "estimate": "imagenb.api",
+    "history": "imagenb.api",
+    "spent": "imagenb.api",
+    "start": "imagenb.api",
+    "Spend": "imagenb.api",
+    "Estimate": "imagenb.cost",
+    "GeneratedImage": "imagenb.results",
+    "ImageSet": "imagenb.results",
+    "errors": "imagenb.errors",
+    "catalog": "imagenb.catalog",
+}
+
+if TYPE_CHECKING:
+    from . import catalog, errors
+    from .api import Spend, edit, estimate, generate, history, spent, start
+    from .config import Config, configure
+    from .cost import Estimate
+    from .results import GeneratedImage, ImageSet
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imagenb' has no attribute {name!r}")
+    value = import_module(module) if module.endswith(name) else getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext imagenb`: register the magics (imported only now)."""
+    from .magics import register
+
+    register(ipython)
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,276 @@
+"""The Python API: `generate`, `edit`, `estimate`, `history`, `spent`, and `start` (the
+non-blocking form every caller builds on: grids, the panel, the CLI).
+
+Order of work for every call: validate (raises `InvalidRequest`, nothing sent), look the
+variants up in the store, estimate what is missing and check it against the budget (raises
+`BudgetExceeded`, nothing sent), then run on the engine loop.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import config as config_mod
+from . import cost, request, session
+from .backends.base import Partial
+from .engine import loop
+from .engine.runner import Run
+from .errors import BudgetExceeded, ImagenbError
+from .progress import Progress
+from .results import GeneratedImage, ImageSet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_PARTIAL_IMAGES = 2
+
+
+def build(prompt: Any, cfg: config_mod.Config, **params: Any) -> request.ImageRequest:
+    """`request.build` with the configured model as the default."""
+    params = {k: v for k, v in params.items() if v is not None}
+    params.setdefault("model", cfg.model)
+    return request.build(prompt, **params)
+
+
+def plan(
+    requests: Sequence[request.ImageRequest], cfg: config_mod.Config, *, fresh: bool = False, batch: bool = False
+) -> cost.Estimate:
+    """What running `requests` would send and cost, counting stored variants as free."""
+    store = session.store_for(cfg)
+    found = set() if fresh else set(store.get_many([k for r in requests for k in r.keys()]))
+    total = cost.ZERO
+    for r in requests:
+        missing = sum(1 for k in r.keys() if k not in found)
+        total += cost.estimate(r, images=missing, batch=batch) if missing else cost.ZERO
+        total += cost.Estimate(0.0, 0, 0, 0, cached_images=r.n - missing)
+    return total
+
+
+def check_budget(estimate: cost.Estimate, cfg: config_mod.Config) -> None:
+    """Raise `BudgetExceeded` (before anything is sent) if `estimate` exceeds what is left."""
+    left = session.budget_left(cfg)
+    if left is None or session.backend_name(cfg) == "replay" or estimate.usd <= left:
+        return
+    raise BudgetExceeded(
+        f"this would cost about ${estimate.usd:.4f} ({estimate}) but only ${left:.4f} of the "
+        f"${cfg.budget_usd:.2f} budget is left; lower the quality, size or count, or raise it "
+        "with ig.configure(budget_usd=...)",
+        estimate_usd=estimate.usd,
+        left_usd=left,
+    )
+
+
+@dataclass
+class Job:
+    """A run going on in the background. `wait()` blocks (interruptibly); `cancel()` stops it."""
+
+    run: Run
+    future: concurrent.futures.Future[Run]
+
+    @property
+    def finished(self) -> bool:
+        return self.future.done()
+
+    def wait(self, *, progress: bool = True, label: str = "imagenb") -> Run:
+        view = Progress(self.run, label=label, enabled=progress)
+        try:
+            return loop.wait(self.future, tick=view.tick, settled=self.run.settled)
+        finally:
+            view.close()
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+    def images(self) -> ImageSet:
+        """Every image finished so far, in request order."""
+        return ImageSet([img for row in self.run.results for img in row if img is not None])
+
+
+def start(
+    requests: Sequence[request.ImageRequest],
+    cfg: config_mod.Config | None = None,
+    *,
+    fresh: bool = False,
+    stream: bool = False,
+    on_image: Callable[[int, GeneratedImage], None] | None = None,
+    on_partial: Callable[[int, Partial], None] | None = None,
+    check: bool = True,
+) -> Job:
+    """Begin running `requests` and return at once. Budget checked first unless `check=False`."""
+    cfg = cfg or config_mod.current()
+    if check:
+        check_budget(plan(requests, cfg, fresh=fresh), cfg)
+    run = Run(list(requests))
+    paid = session.backend_name(cfg) not in ("preview", "replay")
+
+    def record(index: int, image: GeneratedImage) -> None:
+        if not image.cached:
+            session.ledger.add(image.model, image.cost_usd or 0.0, paid=paid)
+        if on_image:
+            on_image(index, image)
+
+    async def go() -> Run:
+        engine = session.engine_for(cfg)
+        return await engine.execute(
+            run,
+            fresh=fresh,
+            partial_images=DEFAULT_PARTIAL_IMAGES if stream else 0,
+            on_partial=on_partial if stream else None,
+            on_image=record,
+        )
+
+    return Job(run, loop.submit(go()))
+
+
+def _finish(job: Job, *, title: str) -> ImageSet:
+    run = job.wait(label=title)
+    images = job.images()
+    errors = [e for e in run.errors if e is not None]
+    if errors and not images:
+        raise errors[0]
+    return ImageSet(images, title=title)
+
+
+_PARAMS_DOC = "model, size, quality, n, output_format, output_compression, background, moderation, complexity"
+
+
+def generate(
+    prompt: str,
+    *,
+    model: str | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    n: int | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+    complexity: str | None = None,
+    fresh: bool = False,
+    stream: bool = False,
+) -> ImageSet:
+    """Generate images from `prompt`, blocking with live progress; stored variants are free.
+
+    Ctrl-C stops it; images that already arrived are kept in the store.
+    """
+    cfg = config_mod.current()
+    req = build(
+        prompt, cfg, model=model, size=size, quality=quality, n=n, output_format=output_format,
+        output_compression=output_compression, background=background, moderation=moderation,
+        complexity=complexity,
+    )
+    return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
+
+
+def edit(
+    prompt: str,
+    images: Any,
+    *,
+    mask: Any = None,
+    input_fidelity: str | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    n: int | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+    complexity: str | None = None,
+    fresh: bool = False,
+    stream: bool = False,
+) -> ImageSet:
+    """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says."""
+    cfg = config_mod.current()
+    req = build(
+        prompt, cfg, images=images, mask=mask, input_fidelity=input_fidelity, model=model,
+        size=size, quality=quality, n=n, output_format=output_format,
+        output_compression=output_compression, background=background, moderation=moderation,
+        complexity=complexity,
+    )
+    return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
+
+
+def requests_from(prompts: Any, cfg: config_mod.Config, **params: Any) -> list[request.ImageRequest]:
+    """Requests for a prompt, a list of prompts, or rows (dicts / a DataFrame) whose columns
+    named like parameters override `params` per row."""
+    if isinstance(prompts, str):
+        return [build(prompts, cfg, **params)]
+    rows: Iterable[Any] = _rows(prompts)
+    out = []
+    for row in rows:
+        if isinstance(row, Mapping):
+            merged = {**params, **{k: v for k, v in row.items() if k in request.PARAMETERS}}
+            out.append(build(row.get("prompt"), cfg, **merged))
+        else:
+            out.append(build(row, cfg, **params))
+    return out
+
+
+def _rows(data: Any) -> Iterable[Any]:
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas
+        records: list[dict[str, Any]] = data.to_dict("records")
+        return records
+    if hasattr(data, "to_dicts"):  # polars
+        dicts: list[dict[str, Any]] = data.to_dicts()
+        return dicts
+    return list(data)
+
+
+def estimate(prompt_or_frame: Any, *, fresh: bool = False, batch: bool = False, **params: Any) -> cost.Estimate:
+    """Cost of generating `prompt_or_frame` now, with stored images counted as free. No network."""
+    cfg = config_mod.current()
+    return plan(requests_from(prompt_or_frame, cfg, **params), cfg, fresh=fresh, batch=batch)
+
+
+def history(limit: int | None = None) -> pd.DataFrame:
+    """Every stored image, newest first, as a DataFrame."""
+    import pandas as pd
+
+    rows = session.store_for(config_mod.current()).history(limit)
+    columns = ["key", "prompt", "model", "params", "path", "created", "cost_usd", "backend",
+               "cost_is_estimate", "width", "height", "variant", "latency_s", "kind"]
+    frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
+    frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
+    return frame
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Money spent on paid backends: by this process, and by everyone using this store."""
+
+    usd: float
+    images: int
+    by_model: dict[str, float]
+    all_time_usd: float
+    all_time_images: int
+    all_time_by_model: dict[str, float]
+    preview_usd: float = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"this session ${self.usd:.4f} for {self.images} image(s); "
+            f"all time ${self.all_time_usd:.4f} for {self.all_time_images} image(s)"
+        )
+
+
+def spent() -> Spend:
+    store_totals = session.store_for(config_mod.current()).spent()
+    paid = {k: v for k, v in store_totals["by_backend"].items() if k not in ("preview", "replay")}
+    led = session.ledger
+    with led.lock:
+        return Spend(
+            usd=led.usd,
+            images=led.images,
+            by_model=dict(led.by_model),
+            all_time_usd=sum(v["usd"] for v in paid.values()),
+            all_time_images=sum(v["images"] for v in paid.values()),
+            all_time_by_model=dict(store_totals.get("paid_by_model", {})),
+            preview_usd=led.preview_usd,
+        )
+
+
+__all__ = ["ImagenbError", "edit", "estimate", "generate", "history", "spent", "start"]

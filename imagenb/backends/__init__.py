@@ -1,0 +1,1 @@
+"""Backends: the one seam between imagenb and whatever makes the pixels (see `base.Backend`)."""

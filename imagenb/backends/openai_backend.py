@@ -1,0 +1,198 @@
+"""The OpenAI backend: the only module that imports the `openai` SDK.
+
+It uses the SDK's async client with the SDK's own retries switched off (`max_retries=0`), so the
+engine's single retry policy decides what is tried again, and it maps every SDK exception onto
+`imagenb.errors` with `retryable` and the server's `retry-after` filled in.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import openai
+
+from ..config import Config
+from ..errors import (
+    BackendError,
+    InvalidRequest,
+    ModerationBlocked,
+    QuotaExceeded,
+    RateLimited,
+    TransientError,
+)
+from ..request import ImageRequest
+from .base import Partial, PartialCallback, Response
+
+_RESOLVED = ("size", "quality", "background", "output_format")
+
+
+class OpenAIBackend:
+    """OpenAI Images API (and compatible servers through `base_url`)."""
+
+    name: ClassVar[str] = "openai"
+    paid: ClassVar[bool] = True
+
+    def __init__(self, config: Config) -> None:
+        if config.api_key is None:
+            raise InvalidRequest(
+                "the openai backend needs an API key: set OPENAI_API_KEY in the environment "
+                "(not in a notebook cell), or use backend='preview'"
+            )
+        self._client = openai.AsyncOpenAI(
+            api_key=config.api_key.reveal(),
+            base_url=config.base_url,
+            max_retries=0,
+            timeout=config.timeout_s,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def run(
+        self,
+        request: ImageRequest,
+        variants: Sequence[int],
+        *,
+        partial_images: int = 0,
+        on_partial: PartialCallback | None = None,
+    ) -> Response:
+        params: dict[str, Any] = {**request.params(), "n": len(variants)}
+        try:
+            if partial_images and on_partial:
+                return await self._stream(request, params, partial_images, on_partial)
+            result = await self._call(request, params, stream=False)
+            return _response(result)
+        except openai.APIError as exc:
+            raise translate(exc) from None
+
+    async def _call(self, request: ImageRequest, params: dict[str, Any], *, stream: bool) -> Any:
+        extra = {"partial_images": params.pop("partial_images")} if stream else {}
+        if request.kind == "generate":
+            return await self._client.images.generate(
+                prompt=request.prompt, **params, **extra, stream=stream
+            )
+        # `moderation` is in the edit API but not in the SDK's multipart signature
+        moderation = params.pop("moderation")
+        files = [i.as_upload() for i in request.images]
+        return await self._client.images.edit(
+            image=files if len(files) > 1 else files[0],
+            mask=request.mask.as_upload() if request.mask else openai.omit,
+            prompt=request.prompt,
+            **params,
+            **extra,
+            stream=stream,
+            extra_body={"moderation": moderation},
+        )
+
+    async def _stream(
+        self,
+        request: ImageRequest,
+        params: dict[str, Any],
+        partial_images: int,
+        on_partial: PartialCallback,
+    ) -> Response:
+        images: list[bytes] = []
+        usage: dict[str, Any] | None = None
+        resolved: dict[str, Any] = {}
+        stream = await self._call(request, {**params, "partial_images": partial_images}, stream=True)
+        async for event in stream:
+            if event.type.endswith(".partial_image"):
+                data = base64.b64decode(event.b64_json)
+                on_partial(Partial(len(images), event.partial_image_index, data))
+            elif event.type.endswith(".completed"):
+                images.append(base64.b64decode(event.b64_json))
+                usage = _add_usage(usage, _dump(event.usage))
+                resolved = {k: getattr(event, k, None) for k in _RESOLVED}
+        if len(images) != params["n"]:
+            raise TransientError(f"the stream ended after {len(images)} of {params['n']} images")
+        return Response(images, usage, resolved=resolved)
+
+
+def _response(result: Any) -> Response:
+    images = [base64.b64decode(item.b64_json) for item in result.data or []]
+    return Response(
+        images,
+        _dump(result.usage),
+        request_id=getattr(result, "_request_id", None),
+        resolved={k: getattr(result, k, None) for k in _RESOLVED},
+    )
+
+
+def _dump(usage: Any) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    dumped: dict[str, Any] = usage.model_dump(exclude_none=True)
+    return dumped
+
+
+def _add_usage(total: dict[str, Any] | None, more: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Sum two usage dicts (a stream with n > 1 bills each image in its own event)."""
+    if total is None or more is None:
+        return more if total is None else total
+    out: dict[str, Any] = {}
+    for key in total.keys() | more.keys():
+        a, b = total.get(key), more.get(key)
+        if isinstance(a, Mapping) or isinstance(b, Mapping):
+            out[key] = _add_usage(dict(a or {}), dict(b or {}))
+        else:
+            out[key] = (a or 0) + (b or 0)
+    return out
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, else `retry-after` (seconds or
+    an HTTP date)."""
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    if value := headers.get("retry-after"):
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(0.0, parsed.timestamp() - time.time())
+    return None
+
+
+def translate(exc: openai.APIError) -> BackendError:
+    """Map an SDK exception to the imagenb error a user (and the retry policy) can act on."""
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    code, kind = exc.code, exc.type
+    message = str(body.get("message") or exc.message)
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return TransientError(f"connection problem: {exc.message}")
+    request_id = getattr(exc, "request_id", None)
+    if code == "moderation_blocked":
+        details = body.get("moderation_details") or {}
+        return ModerationBlocked(
+            f"blocked by the safety system: {message}",
+            categories=details.get("categories") or (),
+            stage=details.get("moderation_stage"),
+            request_id=request_id,
+        )
+    if not isinstance(exc, openai.APIStatusError):  # an error event inside a stream
+        return BackendError(f"the service reported an error: {message}", code=code)
+    status, headers = exc.status_code, exc.response.headers
+    if status == 429 and (kind == "insufficient_quota" or code == "insufficient_quota"):
+        return QuotaExceeded(
+            f"out of quota ({code}): {message} — add credit or raise the spend limit",
+            status=status,
+            code=code,
+            request_id=request_id,
+        )
+    common: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    if status == 429:
+        return RateLimited(f"rate limited: {message}", retry_after=retry_after(headers), **common)
+    if status in (408, 409) or status >= 500:
+        return TransientError(
+            f"server error {status}: {message}", retry_after=retry_after(headers), **common
+        )
+    if status in (401, 403):
+        return BackendError(f"not authorised ({status}): {message}", **common)
+    return BackendError(f"request refused ({status}, {code}): {message}", **common)

@@ -1,0 +1,43 @@
+"""The replay backend: answers only from the store.
+
+The engine serves every stored image before it calls a backend, so reaching `run` means the
+image was never made: a classroom notebook on a shared replay store says so plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ..config import Config
+from ..errors import NotInStore
+from ..request import ImageRequest
+from .base import PartialCallback, Response
+
+
+class ReplayBackend:
+    """Never makes an image; a request missing from the store raises `NotInStore`."""
+
+    name: ClassVar[str] = "replay"
+    paid: ClassVar[bool] = False
+
+    def __init__(self, config: Config) -> None:
+        self._store = config.store
+
+    async def run(
+        self,
+        request: ImageRequest,
+        variants: Sequence[int],
+        *,
+        partial_images: int = 0,
+        on_partial: PartialCallback | None = None,
+    ) -> Response:
+        where = self._store or "the default store"
+        raise NotInStore(
+            f"replay: {request.model} {request.size} {request.quality} variant(s) "
+            f"{list(variants)} of {request.prompt[:60]!r} are not in {where}; run it once with "
+            "a key (backend='openai') or use backend='preview'"
+        )
+
+    async def aclose(self) -> None:
+        return None

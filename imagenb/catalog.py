@@ -1,0 +1,176 @@
+"""Every model fact imagenb relies on, in one table with its sources and the date it was checked.
+
+Validation, estimates, the panel's dropdowns and the docs all read this table; a new model is a
+row here, not a code change elsewhere. Prices are USD per 1M tokens, standard (non-batch) tier.
+
+Sources (see shared reference, openai-images-api.md, for the full citations):
+  SDK  openai-python 3.51.0 `types/image_model.py`, `types/image_generate_params.py`,
+       `types/image_edit_params.py` (model ids, parameter values, edit limits).
+  IG   developers.openai.com image-generation guide (size rule, qualities, per-image costs).
+  MP2  developers.openai.com/api/docs/models/gpt-image-2 (prices, batch support).
+  MP26 developers.openai.com/api/docs/models/gpt-image-2.6-sunburst (prices, `complexity`).
+  MPM  developers.openai.com/api/docs/models/gpt-image-1-mini (prices).
+  INF  inferred from the guide's per-image cost table (gpt-image-1.5 image out $32/1M:
+       $0.133 / 4,160 tokens) or, where no page states it, from the family's rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InvalidRequest
+
+CHECKED = "2026-11-24"
+
+STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+BASE_QUALITIES = ("low", "medium", "high", "auto")
+FORMATS = ("png", "webp", "jpeg")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per 1M tokens of each kind."""
+
+    text_in: float
+    text_in_cached: float
+    image_in: float
+    image_in_cached: float
+    image_out: float
+    text_out: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What one model accepts and what it costs.
+
+    `size_rule` is "flexible" (any WxH under the gpt-image-2 rule) or "standard" (the three
+    fixed sizes). `token_method` names how output tokens are estimated: "gpt-image-2" (the
+    published calculator's formula) or "table" (the documented three-size token table).
+    """
+
+    name: str
+    prices: Prices
+    sources: tuple[str, ...]
+    size_rule: str = "flexible"
+    qualities: tuple[str, ...] = BASE_QUALITIES
+    formats: tuple[str, ...] = FORMATS
+    n_max: int = 10
+    transparent: bool = True
+    max_input_images: int = 16
+    input_fidelity: tuple[str, ...] = ()
+    complexity: bool = False
+    default_long_edge: int = 1536
+    token_method: str = "gpt-image-2"
+    snapshot_of: str | None = None
+    notes: str = ""
+
+    @property
+    def standard_sizes(self) -> tuple[str, ...]:
+        return STANDARD_SIZES
+
+
+@dataclass(frozen=True)
+class Retired:
+    name: str
+    retired_on: str
+    use_instead: str
+
+
+_GPT2_PRICES = Prices(5.00, 1.25, 8.00, 2.00, 30.00, 10.00)
+_GPT15_PRICES = Prices(5.00, 1.25, 8.00, 2.00, 32.00, 10.00)
+_MINI_PRICES = Prices(2.00, 0.20, 2.50, 0.25, 8.00, 8.00)
+_XQUALITIES = (*BASE_QUALITIES[:3], "xhigh", "max", "auto")
+
+
+def _gpt25(name: str, snapshot_of: str | None = None) -> ModelSpec:
+    return ModelSpec(
+        name,
+        _GPT2_PRICES,
+        ("SDK", "IG", "IG-cost: both 2.5 models use the same token rates"),
+        qualities=_XQUALITIES,
+        snapshot_of=snapshot_of,
+        notes="Output tokens for 2.5 have no published formula; estimates use gpt-image-2's.",
+    )
+
+
+def _gpt26(name: str) -> ModelSpec:
+    return ModelSpec(
+        name,
+        _GPT2_PRICES,
+        ("SDK", "MP26"),
+        size_rule="standard",
+        complexity=True,
+        notes="The SDK's list of arbitrary-size models does not include 2.6: standard sizes.",
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    m.name: m
+    for m in (
+        ModelSpec(
+            "gpt-image-2",
+            _GPT2_PRICES,
+            ("SDK", "IG", "MP2", "text out $10/1M: third parties only"),
+            notes="Transparent background is in preview on gpt-image-2.",
+        ),
+        ModelSpec(
+            "gpt-image-2-2026-04-21",
+            _GPT2_PRICES,
+            ("SDK", "MP2"),
+            snapshot_of="gpt-image-2",
+        ),
+        _gpt25("gpt-image-2.5-sunburst"),
+        _gpt25("gpt-image-2.5-sunburst-2026-09-08", "gpt-image-2.5-sunburst"),
+        _gpt25("gpt-image-2.5-flare"),
+        _gpt25("gpt-image-2.5-flare-2026-09-08", "gpt-image-2.5-flare"),
+        _gpt26("gpt-image-2.6-sunburst"),
+        _gpt26("gpt-image-2.6-flare"),
+        ModelSpec(
+            "gpt-image-1.5",
+            _GPT15_PRICES,
+            ("SDK", "IG", "INF: image out $32/1M from $0.133 per 4,160 tokens"),
+            size_rule="standard",
+            input_fidelity=("high", "low"),
+            token_method="table",
+        ),
+        ModelSpec(
+            "gpt-image-1-mini",
+            _MINI_PRICES,
+            ("SDK", "IG", "MPM"),
+            size_rule="standard",
+            input_fidelity=("low",),
+            token_method="table",
+        ),
+        ModelSpec(
+            "chatgpt-image-latest",
+            _GPT15_PRICES,
+            ("SDK", "INF: priced like gpt-image-1.5"),
+            size_rule="standard",
+            input_fidelity=("high", "low"),
+            token_method="table",
+        ),
+    )
+}
+
+DEFAULT_MODEL = "gpt-image-2"
+
+RETIRED: dict[str, Retired] = {
+    r.name: r
+    for r in (
+        Retired("gpt-image-1", "2026-10-23", "gpt-image-2"),
+        Retired("dall-e-3", "2026-05-12", "gpt-image-2"),
+        Retired("dall-e-2", "2026-05-12", "gpt-image-2"),
+    )
+}
+
+
+def lookup(name: str) -> ModelSpec:
+    """The spec of `name`, or `InvalidRequest` naming the models that exist."""
+    if name in MODELS:
+        return MODELS[name]
+    if name in RETIRED:
+        r = RETIRED[name]
+        raise InvalidRequest(
+            f"model {name!r} was retired on {r.retired_on}; use model={r.use_instead!r} instead"
+        )
+    raise InvalidRequest(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")

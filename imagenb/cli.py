@@ -1,0 +1,105 @@
+"""The `imagenb` command: thin glue over the Python API (argparse in, one clear line out)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import options
+from .errors import ImagenbError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagenb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="generate images from a prompt")
+    gen.add_argument("prompt")
+    options.add_to(gen)
+    gen.add_argument("-o", "--output", required=True,
+                     help="file to write; with n > 1 use a pattern such as out/{i}.png")
+    gen.add_argument("--overwrite", action="store_true", help="replace existing files")
+
+    store = sub.add_parser("store", help="inspect, check, export or import the image store")
+    store_sub = store.add_subparsers(dest="action", required=True)
+    store_sub.add_parser("info", help="where the store is, what it holds and cost")
+    check = store_sub.add_parser("check", help="verify every file against the index")
+    check.add_argument("--repair", action="store_true", help="drop broken rows and leftovers")
+    export = store_sub.add_parser("export", help="write the store to a file")
+    export.add_argument("file")
+    imp = store_sub.add_parser("import", help="merge an exported file into the store")
+    imp.add_argument("file")
+
+    fake = sub.add_parser("fake-server", help="run the loopback fake OpenAI Images API")
+    fake.add_argument("--port", type=int, default=0)
+    fake.add_argument("--latency", type=float, default=0.0, help="seconds per image request")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "store":
+            return _store(args)
+        return _fake_server(args)
+    except ImagenbError as exc:
+        print(f"imagenb: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imagenb: interrupted; finished images are in the store", file=sys.stderr)
+        return 130
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from . import api, config
+
+    if args.backend:
+        config.configure(backend=args.backend)
+    params = options.request_params(args)
+    if args.estimate:
+        print(api.estimate(args.prompt, **params))
+        return 0
+    images = api.generate(args.prompt, fresh=args.fresh, stream=args.stream, **params)
+    pattern = args.output
+    if len(images) > 1 and "{i}" not in pattern:
+        path = Path(pattern)
+        pattern = str(path.with_name(f"{path.stem}-{{i}}{path.suffix}"))
+    for i, image in enumerate(images):
+        target = image.save(pattern.format(i=i), overwrite=args.overwrite)
+        note = "cached" if image.cached else f"${image.cost_usd or 0:.4f}"
+        print(f"{target}  {image.width}x{image.height}  {note}  [{image.backend}]")
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    from . import config, session
+
+    store = session.store_for(config.current())
+    if args.action == "info":
+        print(json.dumps(store.info(), indent=2, default=str))
+    elif args.action == "check":
+        report = store.check(repair=args.repair)
+        print(report)
+        return 0 if report.ok or args.repair else 1
+    elif args.action == "export":
+        store.export(Path(args.file))
+        print(f"exported to {args.file}")
+    else:
+        print(f"imported {store.import_(Path(args.file))} image(s)")
+    return 0
+
+
+def _fake_server(args: argparse.Namespace) -> int:
+    from .testing.fake_server import main as serve
+
+    serve(port=args.port, latency=args.latency)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

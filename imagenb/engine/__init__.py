@@ -1,0 +1,1 @@
+"""The engine: concurrent, paced, retrying, interruptible execution of image requests."""

@@ -1,0 +1,244 @@
+"""Run many image requests at once: serve what the store has, send the rest through the
+shared limiter with one retry policy, and write every image to the store the moment it arrives.
+
+A `Run` is the observable state of one call (counts, dollars, ETA, per-request results and
+errors), read by progress displays and grids while the run goes on. Results keep the order of
+the requests; one failing request never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__, cost, provenance
+from ..backends.base import Backend, Partial, Response
+from ..errors import BackendError, ImagenbError, RateLimited
+from ..request import ImageRequest
+from ..results import GeneratedImage
+from ..store import Store
+from .limiter import AdaptiveLimiter
+from .retry import RetryPolicy
+
+PartialSink = Callable[[int, Partial], None]
+ImageSink = Callable[[int, GeneratedImage], None]
+
+
+@dataclass
+class Run:
+    """Live state of one execution. Written only on the engine loop; safe to read anywhere."""
+
+    requests: Sequence[ImageRequest]
+    results: list[list[GeneratedImage | None]] = field(init=False)
+    errors: list[ImagenbError | None] = field(init=False)
+    total: int = field(init=False)
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    settled: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.results = [[None] * r.n for r in self.requests]
+        self.errors = [None] * len(self.requests)
+        self.total = sum(r.n for r in self.requests)
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.done - self.cached - self.failed
+
+    def eta_s(self) -> float | None:
+        """Seconds left at the rate new images have been arriving (None before the first)."""
+        if not self.done or not self.pending:
+            return None if self.pending else 0.0
+        elapsed = (self.finished or time.monotonic()) - self.started
+        return elapsed / self.done * self.pending
+
+
+@dataclass
+class Engine:
+    """Executes requests on one backend into one store. Create and use it on the engine loop."""
+
+    backend: Backend
+    store: Store
+    limiter: AdaptiveLimiter
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    thumbnail_px: int = 256
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def execute(
+        self,
+        run: Run,
+        *,
+        fresh: bool = False,
+        partial_images: int = 0,
+        on_partial: PartialSink | None = None,
+        on_image: ImageSink | None = None,
+    ) -> Run:
+        """Fill `run` in; returns when every request has finished or failed."""
+        try:
+            missing = self._serve_cached(run, on_image) if not fresh else None
+            async with asyncio.TaskGroup() as group:
+                for index, request in enumerate(run.requests):
+                    variants = list(range(request.n)) if missing is None else missing[index]
+                    if variants:
+                        group.create_task(
+                            self._one(run, index, variants, partial_images, on_partial, on_image)
+                        )
+        finally:
+            run.finished = time.monotonic()
+            run.settled.set()
+        return run
+
+    def _serve_cached(self, run: Run, on_image: ImageSink | None) -> list[list[int]]:
+        """Fill in every stored variant; return the missing variant indices per request."""
+        keys = {r.key(v): (i, v) for i, r in enumerate(run.requests) for v in range(r.n)}
+        found = self.store.get_many(list(keys))
+        missing: list[list[int]] = [[] for _ in run.requests]
+        for key, (index, variant) in keys.items():
+            row = found.get(key)
+            if row is None:
+                missing[index].append(variant)
+                continue
+            image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=self.thumbnail_px)
+            run.results[index][variant] = image
+            run.cached += 1
+            if on_image:
+                on_image(index, image)
+        return missing
+
+    async def _one(
+        self,
+        run: Run,
+        index: int,
+        variants: list[int],
+        partial_images: int,
+        on_partial: PartialSink | None,
+        on_image: ImageSink | None,
+    ) -> None:
+        request = run.requests[index]
+        attempts = rate_limited = 0
+        while True:
+            await self.limiter.acquire(len(variants))
+            started = time.monotonic()
+            try:
+                response = await self.backend.run(
+                    request,
+                    variants,
+                    partial_images=partial_images,
+                    on_partial=(lambda p: on_partial(index, p)) if on_partial else None,
+                )
+            except BackendError as exc:
+                limited = isinstance(exc, RateLimited)
+                await self.limiter.release(rate_limited=limited, retry_after=exc.retry_after)
+                rate_limited += limited
+                attempts += not limited
+                wait = self.policy.delay(exc, attempts, rate_limited, self.rng)
+                if wait is None:
+                    self._fail(run, index, len(variants), exc)
+                    return
+                await asyncio.sleep(wait)
+                continue
+            except ImagenbError as exc:  # NotInStore, InvalidRequest from a plugin, ...
+                await self.limiter.release()
+                self._fail(run, index, len(variants), exc)
+                return
+            except BaseException:
+                await self.limiter.release()
+                raise
+            await self.limiter.release()
+            break
+        latency = time.monotonic() - started
+        try:
+            # shielded: an interrupt must not lose an image that was already paid for
+            images = await asyncio.shield(
+                asyncio.to_thread(self._store_response, request, variants, response, latency)
+            )
+        except ImagenbError as exc:
+            self._fail(run, index, len(variants), exc)
+            return
+        for variant, image in zip(variants, images, strict=True):
+            run.results[index][variant] = image
+            run.done += 1
+            run.usd += image.cost_usd or 0.0
+            if on_image:
+                on_image(index, image)
+
+    def _fail(self, run: Run, index: int, count: int, exc: ImagenbError) -> None:
+        run.errors[index] = exc
+        run.failed += count
+
+    def _store_response(
+        self, request: ImageRequest, variants: list[int], response: Response, latency: float
+    ) -> list[GeneratedImage]:
+        """Write each image of `response` to the store (atomically) with its share of the bill."""
+        if len(response.images) != len(variants):
+            raise BackendError(f"asked for {len(variants)} image(s), got {len(response.images)}")
+        if response.usage is not None:
+            usd = cost.usage_cost(request.spec, response.usage)
+            is_estimate = response.usage_is_estimate
+        else:
+            usd, is_estimate = cost.estimate(request, images=len(variants)).usd, True
+        share = usd / len(variants)
+        params = {**request.params(), "n": len(variants), **_resolved(response)}
+        images = []
+        for variant, data in zip(variants, response.images, strict=True):
+            key = request.key(variant)
+            row = self.store.put(
+                key=key,
+                data=_with_provenance(data, request, key, variant, params, self.backend.name),
+                prompt=request.prompt,
+                model=request.model,
+                backend=self.backend.name,
+                params=params,
+                variant=variant,
+                usage=response.usage,
+                cost_usd=share,
+                cost_is_estimate=is_estimate,
+                latency_s=latency,
+                request_id=response.request_id,
+                kind=request.kind,
+                input_keys=[i.sha256 for i in request.images],
+            )
+            images.append(
+                GeneratedImage.from_stored(row, cached=False, thumbnail_px=self.thumbnail_px)
+            )
+        return images
+
+
+def _with_provenance(
+    data: bytes,
+    request: ImageRequest,
+    key: str,
+    variant: int,
+    params: dict[str, Any],
+    backend: str,
+) -> bytes:
+    """The image bytes with what made them written inside (PNG iTXt, JPEG COM, WebP XMP)."""
+    header = provenance.probe(data)
+    if header is None:
+        return data  # the store refuses it with a clear message
+    meta = {
+        "imagenb": __version__,
+        "key": key,
+        "prompt": request.prompt,
+        "model": request.model,
+        "backend": backend,
+        "params": params,
+        "variant": variant,
+        "inputs": [i.sha256 for i in request.images],
+        "created": time.time(),
+    }
+    return provenance.embed(data, header.format, meta)
+
+
+def _resolved(response: Response) -> dict[str, Any]:
+    """What the server chose where the request said `auto`, under `resolved_*` names."""
+    return {f"resolved_{k}": v for k, v in response.resolved.items() if v is not None}

@@ -1,0 +1,86 @@
+"""The exceptions imagenb raises: one tree, so callers catch what they can act on.
+
+Backends map their vendor errors onto these classes; nothing above the backend layer ever
+sees an SDK exception. Each error carries a message that says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ImagenbError(Exception):
+    """Base class of every error imagenb raises on purpose."""
+
+
+class InvalidRequest(ImagenbError, ValueError):
+    """The request cannot be valid; raised before anything is sent or spent."""
+
+
+class BudgetExceeded(ImagenbError):
+    """The estimate of what would be sent exceeds what is left of the budget."""
+
+    def __init__(self, message: str, *, estimate_usd: float, left_usd: float) -> None:
+        super().__init__(message)
+        self.estimate_usd = estimate_usd
+        self.left_usd = left_usd
+
+
+class NotInStore(ImagenbError, LookupError):
+    """The replay backend was asked for an image the store does not hold."""
+
+
+class BackendError(ImagenbError):
+    """A backend failed. `retryable` tells the engine whether trying again may help.
+
+    `retry_after` is the server's requested wait in seconds (from `retry-after-ms` or
+    `retry-after`), `status` the HTTP status if any, `code` the API's stable error code.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+
+class TransientError(BackendError):
+    """A 5xx, a timeout or a dropped connection: worth retrying with backoff."""
+
+    retryable = True
+
+
+class RateLimited(TransientError):
+    """HTTP 429 for rate (not quota): wait `retry_after`, then try again."""
+
+
+class QuotaExceeded(BackendError):
+    """HTTP 429 `insufficient_quota`: the account is out of credit; retrying cannot help."""
+
+
+class ModerationBlocked(BackendError):
+    """The safety system refused the prompt or the output; retrying unchanged cannot help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        categories: Sequence[str] = (),
+        stage: str | None = None,
+        status: int | None = 400,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code="moderation_blocked", request_id=request_id)
+        self.categories = tuple(categories)
+        self.stage = stage

@@ -1,0 +1,92 @@
+"""Live progress of a run: an updating HTML line in notebooks (a display with an id, so it
+needs no widget manager and the last state stays readable in the saved notebook), and a
+one-line bar on a terminal's stderr. Both read the `Run`; neither touches the engine.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from typing import Any
+
+from .engine.runner import Run
+
+_BAR = 24
+
+
+def summary(run: Run) -> str:
+    """`12/64 done · 3 cached · 1 failed · $0.4210 · ETA 14s`"""
+    parts = [f"{run.done + run.cached}/{run.total} done"]
+    if run.cached:
+        parts.append(f"{run.cached} cached")
+    if run.failed:
+        parts.append(f"{run.failed} failed")
+    parts.append(f"${run.usd:.4f}")
+    eta = run.eta_s()
+    if run.finished is not None:
+        parts.append(f"{run.finished - run.started:.1f}s")
+    elif eta is not None:
+        parts.append(f"ETA {eta:.0f}s")
+    return " · ".join(parts)
+
+
+def _fraction(run: Run) -> float:
+    return (run.done + run.cached + run.failed) / run.total if run.total else 1.0
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where rich display reaches a front end)."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython()  # type: ignore[attr-defined]
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+class Progress:
+    """Shows `run` while it goes on; call `tick()` often and `close()` once."""
+
+    def __init__(self, run: Run, *, label: str = "imagenb", enabled: bool = True) -> None:
+        self.run = run
+        self.label = label
+        self._handle: Any = None
+        self._last = 0.0
+        self._terminal = False
+        if not enabled or run.total - run.cached <= 0:
+            return
+        if in_notebook():
+            from IPython.display import HTML, display
+
+            self._handle = display(HTML(self._html()), display_id=True)
+        elif sys.stderr.isatty():
+            self._terminal = True
+
+    def tick(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        if self._handle is not None:
+            from IPython.display import HTML
+
+            self._handle.update(HTML(self._html()))
+        elif self._terminal:
+            filled = int(_fraction(self.run) * _BAR)
+            bar = "█" * filled + "░" * (_BAR - filled)
+            sys.stderr.write(f"\r{self.label} {bar} {summary(self.run)}   ")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        self.tick(force=True)
+        if self._terminal:
+            sys.stderr.write("\n")
+
+    def _html(self) -> str:
+        pct = int(_fraction(self.run) * 100)
+        return (
+            '<div class="imagenb-progress" style="font:12px var(--jp-ui-font-family,sans-serif);'
+            'display:flex;gap:8px;align-items:center">'
+            f"<progress value='{pct}' max='100' style='width:160px'></progress>"
+            f"<span>{html.escape(self.label)}: {html.escape(summary(self.run))}</span></div>"
+        )

@@ -1,0 +1,91 @@
+"""Process-wide state behind the public API: one store per root, one backend and limiter per
+service (shared by every run, so two grids at once still respect one account's limits), and
+the ledger of what this process has spent, which the budget is checked against.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends import registry
+from .backends.base import Backend
+from .config import Config
+from .engine.limiter import AdaptiveLimiter
+from .engine.retry import RetryPolicy
+from .engine.runner import Engine
+from .store import Store, default_root
+
+_lock = threading.Lock()
+_stores: dict[Path, Store] = {}
+_backends: dict[tuple[Any, ...], Backend] = {}
+_limiters: dict[tuple[Any, ...], AdaptiveLimiter] = {}
+
+
+def store_for(config: Config) -> Store:
+    root = Path(config.store).expanduser() if config.store else default_root()
+    with _lock:
+        if root not in _stores:
+            _stores[root] = Store(root)
+        return _stores[root]
+
+
+def backend_name(config: Config) -> str:
+    return registry.resolve_name(config)
+
+
+def engine_for(config: Config) -> Engine:
+    """The engine for `config`. Call on the engine loop: backends hold loop-bound clients."""
+    name = backend_name(config)
+    service = (name, config.base_url, config.api_key, config.timeout_s)
+    with _lock:
+        backend = _backends.get(service)
+        if backend is None:
+            backend = _backends[service] = registry.load_class(name)(config)
+        limiter = _limiters.get(service[:2])
+        if limiter is None:
+            limiter = _limiters[service[:2]] = AdaptiveLimiter(
+                config.concurrency, images_per_minute=config.images_per_minute
+            )
+        else:
+            limiter.configure(config.concurrency, config.images_per_minute)
+    return Engine(
+        backend,
+        store_for(config),
+        limiter,
+        RetryPolicy(max_attempts=config.max_attempts),
+        thumbnail_px=config.thumbnail_px,
+    )
+
+
+@dataclass
+class Ledger:
+    """Money this process has spent (paid backends) or would have (preview), by model."""
+
+    usd: float = 0.0
+    images: int = 0
+    preview_usd: float = 0.0
+    by_model: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, model: str, usd: float, *, paid: bool) -> None:
+        with self.lock:
+            if paid:
+                self.usd += usd
+                self.images += 1
+                self.by_model[model] += usd
+            else:
+                self.preview_usd += usd
+
+
+ledger = Ledger()
+
+
+def budget_left(config: Config) -> float | None:
+    """Dollars the budget still allows this process, or None without a budget."""
+    if config.budget_usd is None:
+        return None
+    return max(0.0, config.budget_usd - ledger.usd)

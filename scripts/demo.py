@@ -1,0 +1,36 @@
+"""The main job: execute the quickstart notebook headless on the default backend and keep
+what it made (the executed notebook, the images, an HTML page) in an output folder."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="out", help="folder for the results")
+    parser.add_argument("--notebook", default="notebooks/01_quickstart.ipynb")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    source = ROOT / args.notebook
+    nb = nbformat.read(source, as_version=4)
+    started = time.monotonic()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out)}}).execute()
+    target = out / source.name
+    nbformat.write(nb, target)
+    made = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    print(f"executed {source.name} in {time.monotonic() - started:.1f}s; wrote to {out}:")
+    for path in made:
+        print(f"  {path}  ({(out / path).stat().st_size // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()
