@@ -89,3 +89,20 @@ def budget_left(config: Config) -> float | None:
     if config.budget_usd is None:
         return None
     return max(0.0, config.budget_usd - ledger.usd)
+
+
+def reset() -> None:
+    """Forget stores, backends, limiters and spend (tests; a new configuration's world)."""
+    from .engine import loop
+
+    with _lock:
+        stores, backends = list(_stores.values()), list(_backends.values())
+        _stores.clear()
+        _backends.clear()
+        _limiters.clear()
+    for backend in backends:
+        loop.submit(backend.aclose()).result(timeout=10)
+    for store in stores:
+        store.close()
+    global ledger
+    ledger = Ledger()

@@ -1,0 +1,40 @@
+"""Shared fixtures: every test gets a fresh store and a clean configuration, and nothing
+reaches the home directory or the real OpenAI API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imagenb import config, session
+
+TEST_KEY = "sk-test-imagenb-0000000000000000000000"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh store, no key, no inherited IMAGENB_* settings, an empty spend ledger."""
+    for var in list(os.environ):
+        if var.startswith(("IMAGENB_", "OPENAI_")):
+            monkeypatch.delenv(var)
+    store = tmp_path / "store"
+    monkeypatch.setenv("IMAGENB_STORE", str(store))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config.reset()
+    session.reset()
+    yield store
+    config.reset()
+    session.reset()
+
+
+@pytest.fixture
+def fake() -> Iterator[object]:
+    """A loopback fake of the OpenAI Images API, with imagenb configured to use it."""
+    from imagenb.testing import FakeImagesServer
+
+    with FakeImagesServer() as server:
+        config.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url)
+        yield server
