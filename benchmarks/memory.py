@@ -52,11 +52,19 @@ def measure(n: int = 256) -> tuple[str, dict[str, Any]]:
         sampler.join()
         stored_mb = sum(img.path.stat().st_size for row in run.results for img in row if img) / 1e6
     growth = (sampler.peak - base) / 1e6
-    out = {"n": n, "growth_mb": growth, "base_mb": base / 1e6, "stored_mb": stored_mb,
-           "ok": run.done, "wall": wall}
+    out = {
+        "n": n,
+        "growth_mb": growth,
+        "base_mb": base / 1e6,
+        "stored_mb": stored_mb,
+        "ok": run.done,
+        "wall": wall,
+    }
     rows = [[f"{run.done}/{n}", f"{stored_mb:.0f} MB", f"{base / 1e6:.0f} MB", f"{growth:.0f} MB"]]
     title = f"memory: {n} images at 2560x1440 PNG ({machine()})"
-    return table(title, ["delivered", "written to the store", "RSS before", "peak growth"], rows), out
+    return table(
+        title, ["delivered", "written to the store", "RSS before", "peak growth"], rows
+    ), out
 
 
 if __name__ == "__main__":

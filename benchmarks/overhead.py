@@ -48,10 +48,20 @@ def measure_size(size: str, n: int) -> dict[str, Any]:
 
 def measure(n: int = 8) -> tuple[str, list[dict[str, Any]]]:
     results = [measure_size(size, n) for size in SIZES]
-    rows = [[r["size"], f"{r['mb']:.1f} MB", f"{r['cpu'] * 1000:.0f} ms", f"{r['floor'] * 1000:.0f} ms",
-             f"{r['cpu'] / r['floor']:.2f}x"] for r in results]
+    rows = [
+        [
+            r["size"],
+            f"{r['mb']:.1f} MB",
+            f"{r['cpu'] * 1000:.0f} ms",
+            f"{r['floor'] * 1000:.0f} ms",
+            f"{r['cpu'] / r['floor']:.2f}x",
+        ]
+        for r in results
+    ]
     title = f"client CPU per PNG image vs decoding it once ({n} images each; {machine()})"
-    return table(title, ["size", "file", "imagenb CPU/image", "decode floor", "ratio"], rows), results
+    return table(
+        title, ["size", "file", "imagenb CPU/image", "decode floor", "ratio"], rows
+    ), results
 
 
 if __name__ == "__main__":

@@ -17,8 +17,14 @@ from typing import Any
 from .common import TEST_KEY, imagenb_against, machine, remote_server, table
 
 LATENCY, CAP, RATE = 0.5, 8, 600
-SERVER = {"latency": LATENCY, "jitter": 0.2, "max_concurrency": CAP,
-          "rate_per_minute": RATE, "burst": RATE, "seed": 1}
+SERVER = {
+    "latency": LATENCY,
+    "jitter": 0.2,
+    "max_concurrency": CAP,
+    "rate_per_minute": RATE,
+    "burst": RATE,
+    "seed": 1,
+}
 PARAMS = {"model": "gpt-image-2", "size": "1024x1024", "quality": "low"}
 
 
@@ -92,14 +98,30 @@ def measure(n: int = 64) -> tuple[str, dict[str, dict[str, Any]]]:
     b = bound(n)
     seq = results["sequential loop over the SDK"]["wall"]
     rows = [
-        [name, f"{r['ok']}/{n}", f"{r['wall']:.2f}", f"{r['wall'] / b:.2f}x",
-         f"{seq / r['wall']:.1f}x", r["rate_limited"], r["max_in_flight"]]
+        [
+            name,
+            f"{r['ok']}/{n}",
+            f"{r['wall']:.2f}",
+            f"{r['wall'] / b:.2f}x",
+            f"{seq / r['wall']:.1f}x",
+            r["rate_limited"],
+            r["max_in_flight"],
+        ]
         for name, r in results.items()
     ]
-    title = (f"throughput: {n} images, latency {LATENCY}s ±20%, server cap {CAP}, {RATE}/min "
-             f"(bound {b:.2f}s; {machine()})")
-    header = ["client", "delivered", "wall s", "vs bound", "speed-up vs sequential",
-              "429s", "peak in flight"]
+    title = (
+        f"throughput: {n} images, latency {LATENCY}s ±20%, server cap {CAP}, {RATE}/min "
+        f"(bound {b:.2f}s; {machine()})"
+    )
+    header = [
+        "client",
+        "delivered",
+        "wall s",
+        "vs bound",
+        "speed-up vs sequential",
+        "429s",
+        "peak in flight",
+    ]
     return table(title, header, rows), results
 
 

@@ -56,4 +56,19 @@ def load_ipython_extension(ipython: Any) -> None:
     register(ipython)
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Config",
+    "Estimate",
+    "GeneratedImage",
+    "ImageSet",
+    "Spend",
+    "catalog",
+    "configure",
+    "edit",
+    "errors",
+    "estimate",
+    "generate",
+    "history",
+    "spent",
+    "start",
+]

@@ -36,14 +36,18 @@ def build(prompt: Any, cfg: config_mod.Config, **params: Any) -> request.ImageRe
 
 
 def plan(
-    requests: Sequence[request.ImageRequest], cfg: config_mod.Config, *, fresh: bool = False, batch: bool = False
+    requests: Sequence[request.ImageRequest],
+    cfg: config_mod.Config,
+    *,
+    fresh: bool = False,
+    batch: bool = False,
 ) -> cost.Estimate:
     """What running `requests` would send and cost, counting stored variants as free."""
     store = session.store_for(cfg)
-    found = set() if fresh else set(store.get_many([k for r in requests for k in r.keys()]))
+    found = set() if fresh else set(store.get_many([k for r in requests for k in r.variant_keys()]))
     total = cost.ZERO
     for r in requests:
-        missing = sum(1 for k in r.keys() if k not in found)
+        missing = sum(1 for k in r.variant_keys() if k not in found)
         total += cost.estimate(r, images=missing, batch=batch) if missing else cost.ZERO
         total += cost.Estimate(0.0, 0, 0, 0, cached_images=r.n - missing)
     return total
@@ -134,7 +138,9 @@ def _finish(job: Job, *, title: str) -> ImageSet:
     return ImageSet(images, title=title)
 
 
-_PARAMS_DOC = "model, size, quality, n, output_format, output_compression, background, moderation, complexity"
+_PARAMS_DOC = (
+    "model, size, quality, n, output_format, output_compression, background, moderation, complexity"
+)
 
 
 def generate(
@@ -158,8 +164,16 @@ def generate(
     """
     cfg = config_mod.current()
     req = build(
-        prompt, cfg, model=model, size=size, quality=quality, n=n, output_format=output_format,
-        output_compression=output_compression, background=background, moderation=moderation,
+        prompt,
+        cfg,
+        model=model,
+        size=size,
+        quality=quality,
+        n=n,
+        output_format=output_format,
+        output_compression=output_compression,
+        background=background,
+        moderation=moderation,
         complexity=complexity,
     )
     return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
@@ -186,15 +200,27 @@ def edit(
     """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says."""
     cfg = config_mod.current()
     req = build(
-        prompt, cfg, images=images, mask=mask, input_fidelity=input_fidelity, model=model,
-        size=size, quality=quality, n=n, output_format=output_format,
-        output_compression=output_compression, background=background, moderation=moderation,
+        prompt,
+        cfg,
+        images=images,
+        mask=mask,
+        input_fidelity=input_fidelity,
+        model=model,
+        size=size,
+        quality=quality,
+        n=n,
+        output_format=output_format,
+        output_compression=output_compression,
+        background=background,
+        moderation=moderation,
         complexity=complexity,
     )
     return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
 
 
-def requests_from(prompts: Any, cfg: config_mod.Config, **params: Any) -> list[request.ImageRequest]:
+def requests_from(
+    prompts: Any, cfg: config_mod.Config, **params: Any
+) -> list[request.ImageRequest]:
     """Requests for a prompt, a list of prompts, or rows (dicts / a DataFrame) whose columns
     named like parameters override `params` per row."""
     if isinstance(prompts, str):
@@ -220,7 +246,9 @@ def _rows(data: Any) -> Iterable[Any]:
     return list(data)
 
 
-def estimate(prompt_or_frame: Any, *, fresh: bool = False, batch: bool = False, **params: Any) -> cost.Estimate:
+def estimate(
+    prompt_or_frame: Any, *, fresh: bool = False, batch: bool = False, **params: Any
+) -> cost.Estimate:
     """Cost of generating `prompt_or_frame` now, with stored images counted as free. No network."""
     cfg = config_mod.current()
     return plan(requests_from(prompt_or_frame, cfg, **params), cfg, fresh=fresh, batch=batch)
@@ -231,8 +259,22 @@ def history(limit: int | None = None) -> pd.DataFrame:
     import pandas as pd
 
     rows = session.store_for(config_mod.current()).history(limit)
-    columns = ["key", "prompt", "model", "params", "path", "created", "cost_usd", "backend",
-               "cost_is_estimate", "width", "height", "variant", "latency_s", "kind"]
+    columns = [
+        "key",
+        "prompt",
+        "model",
+        "params",
+        "path",
+        "created",
+        "cost_usd",
+        "backend",
+        "cost_is_estimate",
+        "width",
+        "height",
+        "variant",
+        "latency_s",
+        "kind",
+    ]
     frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
     return frame

@@ -19,8 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate images from a prompt")
     gen.add_argument("prompt")
     options.add_to(gen)
-    gen.add_argument("-o", "--output", required=True,
-                     help="file to write; with n > 1 use a pattern such as out/{i}.png")
+    gen.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="file to write; with n > 1 use a pattern such as out/{i}.png",
+    )
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
 
     store = sub.add_parser("store", help="inspect, check, export or import the image store")

@@ -95,8 +95,7 @@ class Estimate:
         cached = f", {self.cached_images} already in the store" if self.cached_images else ""
         batch = " at the batch price" if self.batch else ""
         return (
-            f"{self.images} image(s) in {self.requests} request(s){cached}: "
-            f"~${self.usd:.4f}{batch}"
+            f"{self.images} image(s) in {self.requests} request(s){cached}: ~${self.usd:.4f}{batch}"
         )
 
 

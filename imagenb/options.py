@@ -11,11 +11,17 @@ from typing import Any
 
 REQUEST_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-m", "--model"), {"help": "model id (default: the configured model, gpt-image-2)"}),
-    (("-s", "--size"), {"help": "WxH, auto, square, landscape, portrait, 2k, 4k or a ratio like 16:9"}),
+    (
+        ("-s", "--size"),
+        {"help": "WxH, auto, square, landscape, portrait, 2k, 4k or a ratio like 16:9"},
+    ),
     (("-q", "--quality"), {"help": "low, medium, high or auto (xhigh/max on 2.5 models)"}),
     (("-n", "--n"), {"type": int, "help": "how many variants, 1 to 10"}),
     (("-f", "--format"), {"dest": "output_format", "help": "png, webp or jpeg"}),
-    (("--compression",), {"dest": "output_compression", "type": int, "help": "0-100, webp/jpeg only"}),
+    (
+        ("--compression",),
+        {"dest": "output_compression", "type": int, "help": "0-100, webp/jpeg only"},
+    ),
     (("--background",), {"help": "auto, opaque or transparent (png/webp)"}),
     (("--moderation",), {"help": "auto or low"}),
     (("--complexity",), {"help": "low, medium or high (2.6 models)"}),

@@ -100,7 +100,7 @@ class ImageRequest:
         )
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def keys(self) -> list[str]:
+    def variant_keys(self) -> list[str]:
         return [self.key(i) for i in range(self.n)]
 
     def with_n(self, n: int) -> ImageRequest:

@@ -41,7 +41,9 @@ class GeneratedImage:
     thumbnail_px: int = field(default=256, repr=False)
 
     @classmethod
-    def from_stored(cls, row: StoredImage, *, cached: bool, thumbnail_px: int = 256) -> GeneratedImage:
+    def from_stored(
+        cls, row: StoredImage, *, cached: bool, thumbnail_px: int = 256
+    ) -> GeneratedImage:
         return cls(
             key=row.key,
             path=row.path,
@@ -98,9 +100,9 @@ class GeneratedImage:
         }
 
     def __repr__(self) -> str:
-        from . import display
+        from .display import image_text
 
-        return display.image_text(self)
+        return image_text(self)
 
 
 class ImageSet(Sequence[GeneratedImage]):
@@ -134,8 +136,10 @@ class ImageSet(Sequence[GeneratedImage]):
     def cached(self) -> int:
         return sum(1 for i in self._images if i.cached)
 
-    def save(self, folder: str | Path, *, pattern: str = "{i}.{ext}", overwrite: bool = False) -> list[Path]:
-        """Write every full-resolution file into `folder`, named by `pattern` ({i}, {key}, {ext})."""
+    def save(
+        self, folder: str | Path, *, pattern: str = "{i}.{ext}", overwrite: bool = False
+    ) -> list[Path]:
+        """Write every full-resolution file into `folder`, named by `pattern` ({i} {key} {ext})."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -157,6 +161,6 @@ class ImageSet(Sequence[GeneratedImage]):
         }
 
     def __repr__(self) -> str:
-        from . import display
+        from .display import images_text
 
-        return display.images_text(self._images)
+        return images_text(self._images)

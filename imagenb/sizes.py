@@ -27,7 +27,7 @@ PRESETS = {
     "4k": (3840, 2160),
 }
 
-_WXH = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+_WXH = re.compile(r"^\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*$")  # also the multiplication sign
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 

@@ -23,7 +23,9 @@ def main() -> None:
     source = ROOT / args.notebook
     nb = nbformat.read(source, as_version=4)
     started = time.monotonic()
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out)}}
+    ).execute()
     target = out / source.name
     nbformat.write(nb, target)
     made = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())

@@ -63,7 +63,7 @@ QUICKSTART = [
     new_code_cell(
         "from pathlib import Path\n\n"
         'out = Path("quickstart-output")\n'
-        'paths = foxes.save(out, overwrite=True)\n'
+        "paths = foxes.save(out, overwrite=True)\n"
         "print([p.name for p in paths])\n"
         '(out / "index.html").write_text(foxes._repr_mimebundle_()["text/html"])\n'
         "ig.spent()"
@@ -73,7 +73,11 @@ QUICKSTART = [
 
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.write(nb, HERE / name)
 

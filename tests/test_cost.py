@@ -8,10 +8,17 @@ from imagenb import catalog, cost, request
 @pytest.mark.parametrize(
     ("quality", "size", "tokens"),
     [
-        ("low", "1024x1024", 196), ("medium", "1024x1024", 1756), ("high", "1024x1024", 7024),
-        ("low", "1536x1024", 158), ("medium", "1536x1024", 1372), ("high", "1536x1024", 5488),
-        ("high", "3584x2048", 12329), ("high", "1792x1024", 5063), ("low", "960x720", 130),
-        ("low", "976x704", 129), ("high", "3840x2160", 13342),
+        ("low", "1024x1024", 196),
+        ("medium", "1024x1024", 1756),
+        ("high", "1024x1024", 7024),
+        ("low", "1536x1024", 158),
+        ("medium", "1536x1024", 1372),
+        ("high", "1536x1024", 5488),
+        ("high", "3584x2048", 12329),
+        ("high", "1792x1024", 5063),
+        ("low", "960x720", 130),
+        ("low", "976x704", 129),
+        ("high", "3840x2160", 13342),
     ],
 )
 def test_gpt_image_2_formula_reproduces_every_published_point(quality, size, tokens):
@@ -65,8 +72,11 @@ def test_usage_cost_prices_each_kind_at_its_own_rate():
 
 def test_stream_usage_without_output_details_counts_image_tokens():
     spec = catalog.lookup("gpt-image-2")
-    usage = {"input_tokens": 10, "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
-             "output_tokens": 196}
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
+        "output_tokens": 196,
+    }
     assert cost.usage_cost(spec, usage) == pytest.approx((10 * 5 + 196 * 30) / 1e6)
 
 

@@ -32,7 +32,9 @@ class Scripted:
     name = "scripted"
     paid = True
 
-    def __init__(self, script: dict[str, list[Exception]] | None = None, delay: float = 0.0, jitter=True):
+    def __init__(
+        self, script: dict[str, list[Exception]] | None = None, delay: float = 0.0, jitter=True
+    ):
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.calls: Counter[str] = Counter()
         self.completed: Counter[str] = Counter()
@@ -74,11 +76,13 @@ def test_results_keep_request_order_and_rerun_is_free(tmp_path):
 
 
 def test_transient_errors_are_retried_and_user_errors_are_not(tmp_path):
-    backend = Scripted({
-        "flaky": [TransientError("503"), RateLimited("429", retry_after=0.01)],
-        "blocked": [ModerationBlocked("no", categories=["violence"])],
-        "dead": [TransientError("503")] * 5,
-    })
+    backend = Scripted(
+        {
+            "flaky": [TransientError("503"), RateLimited("429", retry_after=0.01)],
+            "blocked": [ModerationBlocked("no", categories=["violence"])],
+            "dead": [TransientError("503")] * 5,
+        }
+    )
     run = _run(_engine(tmp_path, backend), ["flaky", "blocked", "dead", "fine"])
     assert run.results[0][0] is not None and backend.calls["flaky"] == 3
     assert isinstance(run.errors[1], ModerationBlocked) and backend.calls["blocked"] == 1

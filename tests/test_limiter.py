@@ -1,6 +1,7 @@
 """The limiter never exceeds its limit, paces images per minute, and adapts to 429s."""
 
 import asyncio
+import itertools
 import random
 import time
 
@@ -37,7 +38,7 @@ def test_pacing_spreads_starts_over_the_minute():
             await limiter.acquire()
             starts.append(time.monotonic())
             await limiter.release()
-        return [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        return [b - a for a, b in itertools.pairwise(starts)]
 
     gaps = asyncio.run(main())
     assert all(g >= 0.09 for g in gaps), gaps

@@ -86,10 +86,19 @@ def test_every_suggested_size_is_valid():
 
 def test_catalog_covers_the_models_with_prices_and_sources():
     names = set(catalog.MODELS)
-    assert {"gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-2.5-sunburst",
-            "gpt-image-2.5-flare", "gpt-image-2.5-sunburst-2026-09-08",
-            "gpt-image-2.5-flare-2026-09-08", "gpt-image-2.6-sunburst", "gpt-image-2.6-flare",
-            "gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"} <= names
+    assert {
+        "gpt-image-2",
+        "gpt-image-2-2026-04-21",
+        "gpt-image-2.5-sunburst",
+        "gpt-image-2.5-flare",
+        "gpt-image-2.5-sunburst-2026-09-08",
+        "gpt-image-2.5-flare-2026-09-08",
+        "gpt-image-2.6-sunburst",
+        "gpt-image-2.6-flare",
+        "gpt-image-1.5",
+        "gpt-image-1-mini",
+        "chatgpt-image-latest",
+    } <= names
     for spec in catalog.MODELS.values():
         assert spec.sources and spec.prices.image_out > 0
     assert catalog.lookup("gpt-image-2").prices.image_out == 30.0
@@ -107,7 +116,12 @@ def test_equal_requests_share_keys_and_variants_differ():
 def test_output_format_jpg_is_jpeg_and_params_are_as_sent():
     r = request.build("x", output_format="jpg", output_compression=80)
     assert r.params() == {
-        "model": "gpt-image-2", "size": "auto", "quality": "auto", "n": 1,
-        "output_format": "jpeg", "background": "auto", "moderation": "auto",
+        "model": "gpt-image-2",
+        "size": "auto",
+        "quality": "auto",
+        "n": 1,
+        "output_format": "jpeg",
+        "background": "auto",
+        "moderation": "auto",
         "output_compression": 80,
     }

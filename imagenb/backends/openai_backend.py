@@ -98,7 +98,9 @@ class OpenAIBackend:
         images: list[bytes] = []
         usage: dict[str, Any] | None = None
         resolved: dict[str, Any] = {}
-        stream = await self._call(request, {**params, "partial_images": partial_images}, stream=True)
+        stream = await self._call(
+            request, {**params, "partial_images": partial_images}, stream=True
+        )
         async for event in stream:
             if event.type.endswith(".partial_image"):
                 data = base64.b64decode(event.b64_json)

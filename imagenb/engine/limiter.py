@@ -10,6 +10,7 @@ every 429 would starve a rate-limited account of the concurrency it needs to rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -58,10 +59,8 @@ class AdaptiveLimiter:
                     wait = self._pace(now, images)
                     if wait <= 0:
                         break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), wait)
-                except TimeoutError:
-                    pass
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
 
@@ -74,7 +73,9 @@ class AdaptiveLimiter:
         self._next_start = max(now, self._next_start) + images * 60.0 / self.images_per_minute
         return 0.0
 
-    async def release(self, *, rate_limited: bool = False, retry_after: float | None = None) -> None:
+    async def release(
+        self, *, rate_limited: bool = False, retry_after: float | None = None
+    ) -> None:
         async with self._changed:
             self.in_flight -= 1
             now = self._clock()

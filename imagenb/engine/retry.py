@@ -23,7 +23,9 @@ class RetryPolicy:
     cap_s: float = 16.0
     max_server_wait_s: float = 120.0
 
-    def delay(self, error: BackendError, attempts: int, rate_limited: int, rng: random.Random) -> float | None:
+    def delay(
+        self, error: BackendError, attempts: int, rate_limited: int, rng: random.Random
+    ) -> float | None:
         """Seconds to wait before the next try, or None to give up.
 
         `attempts` counts failed tries that were not rate limits, `rate_limited` the 429s.
@@ -41,8 +43,8 @@ class RetryPolicy:
         if attempts >= self.max_attempts:
             return None
         if error.retry_after is not None and error.retry_after <= self.max_server_wait_s:
-            return error.retry_after
+            return float(error.retry_after)
         return self._backoff(attempts, rng)
 
     def _backoff(self, attempt: int, rng: random.Random) -> float:
-        return min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1)) * rng.uniform(0.5, 1.0)
+        return min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1)) * rng.uniform(0.5, 1.0)
