@@ -1,0 +1,32 @@
+"""Test helpers for code that calls OpenAI's image models.
+
+`FakeImagesServer` is a loopback HTTP server speaking the Images, Files and Batches API, for
+this project's tests and for users' own CI. Names resolve lazily, so importing
+`imagenb.testing` costs nothing until the server is used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "FakeImagesServer": "imagenb.testing.fake_server",
+    "main": "imagenb.testing.fake_server",
+    "Faults": "imagenb.testing.fake_state",
+    "Stats": "imagenb.testing.fake_state",
+}
+
+__all__ = ["FakeImagesServer", "Faults", "Stats", "main"]
+
+if TYPE_CHECKING:
+    from .fake_server import FakeImagesServer, main
+    from .fake_state import Faults, Stats
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'imagenb.testing' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
