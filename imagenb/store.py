@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -37,6 +38,25 @@ FREE_BACKENDS = frozenset({"preview", "replay"})
 EXPORT_FORMAT = "imagenb-store-export/1"
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _writer_gone(path: Path) -> bool:
+    """True for a tmp file whose writer, a process on this host, no longer exists (killed
+    mid-write): its partial file can go at once instead of after an hour."""
+    host, _, rest = path.name.partition("-")
+    pid = rest.partition("-")[0]
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 _CHUNK = 500  # keys per `IN (...)` list, well under SQLite's bound-parameter limit
 _OBJECT_NAME = re.compile(r"^([0-9a-f]{64})\.(png|webp|jpg)$")
 
@@ -192,7 +212,7 @@ class Store:
             raise
         cutoff = time.time() - TMP_MAX_AGE_S
         for path in self.tmp.iterdir():
-            if _older(path, cutoff):
+            if _older(path, cutoff) or _writer_gone(path):
                 path.unlink(missing_ok=True)
 
     # --- connection -----------------------------------------------------------------------
@@ -313,7 +333,7 @@ class Store:
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}"
+        tmp = self.tmp / f"{_HOST}-{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}"
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)

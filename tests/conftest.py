@@ -22,7 +22,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             monkeypatch.delenv(var)
     store = tmp_path / "store"
     monkeypatch.setenv("IMAGENB_STORE", str(store))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     config.reset()
     session.reset()
     yield store

@@ -1,0 +1,110 @@
+"""Issue 2 and 3 acceptance under stress: a SIGKILL mid-run, a fault storm, a kernel
+interrupt. Nothing paid for is lost; nothing is paid twice; the limit is never exceeded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import TEST_KEY
+
+import imagenb as ig
+from imagenb import config
+from imagenb.api import requests_from, start
+from imagenb.store import Store
+from imagenb.testing import FakeImagesServer, Faults
+
+PARAMS = {"size": "1024x1024", "quality": "low"}
+CHILD = textwrap.dedent(
+    """
+    import imagenb as ig
+    from imagenb import config
+    from imagenb.api import requests_from, start
+    reqs = requests_from([f"kill test {i}" for i in range(20)], config.current(),
+                         size="1024x1024", quality="low")
+    print("started", flush=True)
+    start(reqs).wait(progress=False)
+    print("finished", flush=True)
+    """
+)
+
+
+def _env(server: FakeImagesServer, store) -> dict[str, str]:
+    return {
+        **os.environ,
+        "IMAGENB_STORE": str(store),
+        "OPENAI_API_KEY": TEST_KEY,
+        "OPENAI_BASE_URL": server.base_url,
+        "IMAGENB_BACKEND": "openai",
+        "IMAGENB_CONCURRENCY": "4",
+    }
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_keeps_a_clean_store_and_rerun_asks_only_for_the_rest(isolated):
+    with FakeImagesServer(latency=0.3) as server:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD], env=_env(server, isolated), stdout=subprocess.PIPE
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == b"started"
+        deadline = time.monotonic() + 20
+        while server.stats.completed < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        time.sleep(0.4)  # let the server finish the requests the child had in flight
+
+        with Store(isolated) as store:  # opening clears what a killed writer left in tmp/
+            report = store.check(grace_s=0)
+            assert not (report.missing or report.corrupt or report.integrity), report
+            assert not list(store.tmp.iterdir())
+            kept = len(store.history())
+        assert 0 < kept < 20
+
+        before = server.stats.image_requests
+        config.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url)
+        reqs = requests_from([f"kill test {i}" for i in range(20)], config.current(), **PARAMS)
+        run = start(reqs).wait(progress=False)
+        assert run.cached == kept and run.done == 20 - kept
+        assert server.stats.image_requests - before == 20 - kept
+
+
+@pytest.mark.slow
+def test_fault_storm_delivers_everything_exactly_once_within_the_limit():
+    faults = Faults(error_rate=0.15, drop_rate=0.05, burst_every=16, burst_length=4)
+    with FakeImagesServer(latency=0.05, jitter=0.2, faults=faults, seed=7) as server:
+        config.configure(
+            backend="openai", api_key=TEST_KEY, base_url=server.base_url, concurrency=8
+        )
+        prompts = [f"storm {i}" for i in range(64)]
+        t0 = time.monotonic()
+        run = start(requests_from(prompts, config.current(), **PARAMS)).wait(progress=False)
+        elapsed = time.monotonic() - t0
+        stats = server.stats.snapshot()
+    assert run.done == 64 and run.failed == 0, [e for e in run.errors if e]
+    assert stats["errors_injected"] > 0 and stats["dropped"] > 0 and stats["rate_limited"] > 0
+    assert all(stats["completions_by_prompt"][p] == 1 for p in prompts)
+    assert stats["max_in_flight"] <= 8
+    assert elapsed < 60
+
+
+def test_a_failing_request_never_stops_the_others(fake):
+    fake.faults = Faults(moderation_words=("forbidden",), quota_exhausted=False)
+    prompts = ["fine one", "a forbidden one", "fine two"]
+    run = start(requests_from(prompts, config.current(), **PARAMS)).wait(progress=False)
+    assert run.done == 2 and run.failed == 1
+    assert run.errors[1] is not None and "safety" in str(run.errors[1])
+    assert ig.history().shape[0] == 2
+
+
+def test_quota_errors_are_not_retried(fake):
+    fake.faults = Faults(quota_exhausted=True)
+    run = start(requests_from(["a"], config.current(), **PARAMS)).wait(progress=False)
+    assert run.failed == 1 and "quota" in str(run.errors[0])
+    assert fake.stats.image_requests == 1
