@@ -1,0 +1,415 @@
+"""IPython magics: `%%imagegen` / `%imagegen`, `%%imageedit` / `%imageedit` and `%imagenb`.
+
+Thin glue: parse the cell (`magic_args`), call `imagenb.api`, display the `ImageSet`. A user
+error prints one line, `imagenb: <what to do>`, on stderr instead of a traceback. The API
+and Pillow load on the first magic call, not at `%load_ext`, which registers the magics and
+nothing else (no hooks, no global state).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Int, Unicode, observe
+
+from . import magic_args
+from .errors import ImagenbError, InvalidRequest
+
+if TYPE_CHECKING:
+    from .api import Job
+    from .backends.base import Partial
+    from .config import Config
+    from .results import ImageSet
+
+# trait name -> request parameter it supplies when a magic line leaves it out
+_DEFAULT_TRAITS = {
+    "default_model": "model",
+    "default_size": "size",
+    "default_quality": "quality",
+    "default_n": "n",
+    "default_format": "output_format",
+    "default_compression": "output_compression",
+    "default_background": "background",
+    "default_moderation": "moderation",
+    "default_complexity": "complexity",
+}
+_PROMPT_HELP = "the prompt (quote it to keep spaces and quotes exact); in a cell: the body"
+
+
+@magics_class
+class ImagenbMagics(Magics):
+    """Generate and edit images from notebook cells; see `%imagegen?`."""
+
+    default_model = Unicode(
+        "", help="Model when -m is not given ('' means the configured model)."
+    ).tag(config=True)
+    default_size = Unicode(
+        "auto", help="Size when -s is not given: WxH, a preset or a ratio such as 16:9."
+    ).tag(config=True)
+    default_quality = Unicode("auto", help="Quality when -q is not given.").tag(config=True)
+    default_n = Int(1, help="Variants per prompt when -n is not given.").tag(config=True)
+    default_format = Unicode("png", help="Output format when -f is not given.").tag(config=True)
+    default_compression = Int(
+        None, allow_none=True, help="Compression (0-100, webp/jpeg) when not given."
+    ).tag(config=True)
+    default_background = Unicode("auto", help="Background when not given.").tag(config=True)
+    default_moderation = Unicode("auto", help="Moderation when not given.").tag(config=True)
+    default_complexity = Unicode(
+        None, allow_none=True, help="Complexity (2.6 models) when not given."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._document()
+
+    @observe(*_DEFAULT_TRAITS)
+    def _defaults_changed(self, change: Any) -> None:
+        self._document()
+
+    def _defaults(self) -> dict[str, Any]:
+        return {param: getattr(self, trait) for trait, param in _DEFAULT_TRAITS.items()}
+
+    def _document(self) -> None:
+        """Put the current defaults into the help `%imagegen?` shows."""
+        for magic in (ImagenbMagics.imagegen, ImagenbMagics.imageedit):
+            magic.__doc__ = magic_args.help_text(magic.parser, self._defaults())
+
+    # --- the magics ---------------------------------------------------------------------------
+
+    @magic_arguments()  # type: ignore[untyped-decorator]  # IPython's magic_arguments is untyped
+    @argument("prompt", nargs="*", help=_PROMPT_HELP)  # type: ignore[untyped-decorator]
+    @magic_args.request_options
+    @no_var_expand
+    @line_cell_magic
+    def imagegen(self, line: str, cell: str | None = None) -> None:
+        """Generate images: `%%imagegen [options]` with the prompt as the cell body, or
+        `%imagegen [options] PROMPT`. `{name}` in the prompt is filled from your variables."""
+        self._run(magic_args.parse(self.imagegen.parser, line, cell, self._defaults()))
+
+    @magic_arguments()  # type: ignore[untyped-decorator]  # IPython's magic_arguments is untyped
+    @argument("prompt", nargs="*", help=_PROMPT_HELP)  # type: ignore[untyped-decorator]
+    @magic_args.edit_options
+    @magic_args.request_options
+    @no_var_expand
+    @line_cell_magic
+    def imageedit(self, line: str, cell: str | None = None) -> None:
+        """Edit images: `%%imageedit -i IMAGE [-i IMAGE ...] [--mask MASK] [options]` with the
+        instruction as the cell body. IMAGE is a variable, a path or a glob."""
+        args = magic_args.parse(self.imageedit.parser, line, cell, self._defaults())
+        if not args.images:
+            raise UsageError("give the image(s) to edit with -i IMAGE (a variable or a path)")
+        self._run(args)
+
+    @no_var_expand
+    @line_magic
+    def imagenb(self, line: str = "") -> None:
+        """`%imagenb`: backend, model, store, spend and budget.
+        `%imagenb KEY=VALUE ...` configures (budget_usd=5 concurrency=4 model=...;
+        KEY=none resets one to its environment/default value)."""
+        try:
+            if line.strip():
+                _configure(line)
+            else:
+                print(_status(self))
+        except ImagenbError as exc:
+            _fail(exc)
+
+    # --- glue ---------------------------------------------------------------------------------
+
+    def _run(self, args: magic_args.MagicArgs) -> None:
+        try:
+            self._generate(args)
+        except (ImagenbError, FileNotFoundError) as exc:
+            _fail(exc)
+
+    def _generate(self, args: magic_args.MagicArgs) -> None:
+        from . import api
+        from .results import ImageSet
+
+        cfg = _config_for(args.backend)
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        prompt, unfilled = magic_args.interpolate(args.prompt, ns)
+        if unfilled:
+            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+        images = [x for spec in args.images for x in magic_args.resolve_image(spec, ns)]
+        mask = _single_mask(args.mask, ns)
+        edit = {"images": images, "mask": mask} if args.images else {}
+        request = api.build(prompt, cfg, **args.params(), **edit)
+        plan = (
+            magic_args.save_plan(args.save, request.n, request.output_format) if args.save else None
+        )
+        if args.estimate:
+            print(_estimate_line(api.plan([request], cfg, fresh=args.fresh), cfg))
+            return
+        partials = _Partials(cfg.thumbnail_px) if args.stream else None
+        job = api.start(
+            [request],
+            cfg,
+            fresh=args.fresh,
+            stream=args.stream,
+            on_partial=partials.offer if partials else None,
+        )
+        try:
+            _wait(job, _label(request.prompt), partials)
+        except KeyboardInterrupt:
+            done = len(job.images())
+            print(
+                f"imagenb: interrupted; {done} finished image(s) are in the store, so running "
+                "the cell again asks only for the rest",
+                file=sys.stderr,
+            )
+            raise
+        result = ImageSet(job.images(), title=request.prompt)
+        failures = [e for e in job.run.errors if e is not None]
+        if failures and not result:
+            raise failures[0]
+        if failures:
+            _fail(failures[0], prefix=f"{job.run.failed} image(s) failed: ")
+        if args.out:
+            ns[args.out] = result
+        if partials is None or not partials.replace_with(result):
+            _show(result)
+        if plan:
+            saved = magic_args.save(result, *plan)
+            print("saved " + ", ".join(str(p) for p in saved))
+
+
+def register(ipython: Any) -> None:
+    """Register the magics on `ipython` (what `%load_ext imagenb` does)."""
+    ipython.register_magics(ImagenbMagics(shell=ipython))
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _config_for(backend: str | None) -> Config:
+    from . import config
+    from .backends import registry
+
+    cfg = config.current()
+    if backend is None or backend == cfg.backend:
+        return cfg
+    known = ("auto", *registry.available())
+    if backend not in known:
+        raise InvalidRequest(f"--backend {backend!r} is unknown; choose one of: {', '.join(known)}")
+    return replace(cfg, backend=backend)
+
+
+def _single_mask(spec: str | None, namespace: dict[str, Any]) -> Any:
+    if spec is None:
+        return None
+    found = magic_args.resolve_image(spec, namespace, role="mask")
+    if len(found) != 1:
+        raise InvalidRequest(f"--mask {spec!r} names {len(found)} images; give exactly one")
+    return found[0]
+
+
+def _label(prompt: str) -> str:
+    text = " ".join(prompt.split())
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _wait(job: Job, label: str, partials: _Partials | None) -> None:
+    if partials is None:
+        job.wait(label=label)
+        return
+    from .engine import loop
+    from .progress import Progress
+
+    view = Progress(job.run, label=label)
+
+    def tick() -> None:
+        view.tick()
+        partials.show_latest()
+
+    try:
+        loop.wait(job.future, tick=tick, settled=job.run.settled)
+    finally:
+        view.close()
+
+
+def _show(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _estimate_line(estimate: Any, cfg: Config) -> str:
+    from . import session
+
+    parts = [f"estimate: {estimate}", "nothing sent"]
+    backend = session.backend_name(cfg)
+    if backend in ("preview", "replay"):
+        parts.insert(1, f"the {backend} backend charges nothing")
+    left = session.budget_left(cfg)
+    if left is not None:
+        parts.insert(1, f"budget ${left:.4f} left of ${cfg.budget_usd:.2f}")
+    return " · ".join(parts)
+
+
+class _Partials:
+    """The newest partial image of a streaming run, shown small in one display that is
+    updated in place and finally replaced by the result.
+
+    Partials arrive on the engine thread; they are only remembered there and drawn from the
+    waiting (main) thread, where display messages reach the right cell.
+    """
+
+    def __init__(self, px: int) -> None:
+        self._px = min(px, 256)
+        self._latest: Partial | None = None  # one reference swap: safe across threads
+        self._shown: Partial | None = None
+        self._handle: Any = None
+
+    def offer(self, index: int, partial: Partial) -> None:
+        self._latest = partial
+
+    def show_latest(self) -> None:
+        latest = self._latest
+        if latest is None or latest is self._shown:
+            return
+        self._shown = latest
+        bundle = _partial_bundle(latest, self._px)
+        if self._handle is None:
+            from IPython.display import display
+
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+
+    def replace_with(self, result: ImageSet) -> bool:
+        """Show `result` where the partials were; False if no partial was ever shown."""
+        if self._handle is None:
+            return False
+        self._handle.update(result)
+        return True
+
+
+def _partial_bundle(partial: Partial, px: int) -> dict[str, str]:
+    import base64
+
+    from .display import thumbnail
+
+    # `display.thumbnail` reads a file; a partial is a few hundred KB at most.
+    with tempfile.TemporaryDirectory(prefix="imagenb-partial-") as tmp:
+        path = Path(tmp) / "partial"
+        path.write_bytes(partial.data)
+        data, mime = thumbnail(path, px)
+    label = f"image {partial.slot + 1}: partial {partial.index + 1} (streaming…)"
+    return {
+        "text/html": (
+            f'<figure style="margin:0"><img src="data:{mime};base64,'
+            f'{base64.b64encode(data).decode("ascii")}" alt="{label}" style="max-width:{px}px">'
+            f"<figcaption style='font-size:11px;opacity:.75'>{label}</figcaption></figure>"
+        ),
+        "text/plain": label,
+    }
+
+
+# --- %imagenb -----------------------------------------------------------------------------------
+
+
+def _configure(line: str) -> None:
+    from . import config
+
+    settable = [f.name for f in fields(config.Config) if f.name != "api_key"]
+    changes = magic_args.parse_settings(line, settable)
+    cfg = config.configure(**changes).public()
+    print("imagenb: " + ", ".join(f"{k}={cfg[k]}" for k in changes))
+
+
+def _status(magics: ImagenbMagics) -> str:
+    from . import api, config, session
+
+    cfg = config.current()
+    backend = session.backend_name(cfg)
+    if cfg.backend == "auto":
+        why = "API key set" if cfg.api_key else "no OPENAI_API_KEY set: offline previews"
+        backend = f"{backend} (auto: {why})"
+    elif backend == "openai" and not cfg.api_key:
+        backend += " (no OPENAI_API_KEY set: requests will fail)"
+    if cfg.base_url:
+        backend += f" at {_without_userinfo(cfg.base_url)}"
+    spend = api.spent()
+    left = session.budget_left(cfg)
+    budget = (
+        "none (cap spending with %imagenb budget_usd=5)"
+        if left is None
+        else f"${cfg.budget_usd:.2f}, ${left:.4f} left this session"
+    )
+    lines = [
+        ("backend", backend),
+        ("model", cfg.model),
+        ("store", str(session.store_for(cfg).root)),
+        ("spent", str(spend)),
+        ("budget", budget),
+        ("other", f"concurrency={cfg.concurrency}, thumbnail_px={cfg.thumbnail_px}"),
+    ]
+    changed = [
+        f"{name}={getattr(magics, name)!r}"
+        for name in _DEFAULT_TRAITS
+        if getattr(magics, name) != magics.traits()[name].default_value
+    ]
+    if changed:
+        lines.append(("defaults", "ImagenbMagics." + ", ".join(changed)))
+    if spend.preview_usd:
+        lines.append(("previews", f"would have cost ${spend.preview_usd:.4f} on a paid backend"))
+    return "\n".join(f"{name:<9}{value}" for name, value in lines)
+
+
+def _without_userinfo(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+
+
+def _fail(exc: BaseException, *, prefix: str = "") -> None:
+    """Print `exc` as one line on stderr, with anything that looks like an API key removed."""
+    text = " ".join(f"{prefix}{exc}{_hint(exc)}".split()) or type(exc).__name__
+    print(f"imagenb: {_redact(text)}", file=sys.stderr)
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do next, where the core's message speaks in Python API terms."""
+    from . import errors
+
+    if isinstance(exc, errors.BudgetExceeded):
+        return " (or: %imagenb budget_usd=...)"
+    if isinstance(exc, errors.ModerationBlocked):
+        return " — rephrase the prompt; sent unchanged it will be blocked again"
+    if isinstance(exc, errors.BackendError) and exc.status in (401, 403):
+        return (
+            " — check the OPENAI_API_KEY the kernel was started with (%imagenb shows the backend)"
+        )
+    return ""
+
+
+def _redact(text: str) -> str:
+    from . import config
+
+    secrets = [os.environ.get("OPENAI_API_KEY", "")]
+    try:
+        key = config.current().api_key
+    except ImagenbError:
+        key = None
+    if key is not None:
+        secrets.append(key.reveal())
+    for secret in secrets:
+        if len(secret) >= 6:
+            text = text.replace(secret, "<OPENAI_API_KEY>")
+    return _KEY_LIKE.sub("<OPENAI_API_KEY>", text)
+
+
+__all__ = ["ImagenbMagics", "register"]
