@@ -18,7 +18,11 @@ TEST_KEY = "sk-test-benchmark-000000000000000000000000"
 _SERVER = """
 import json, sys
 from imagenb.testing import FakeImagesServer
-srv = FakeImagesServer(**json.loads(sys.argv[1]))
+options = json.loads(sys.argv[1])
+warm = options.pop("warm", [])
+srv = FakeImagesServer(**options)
+for size, fmt in warm:
+    srv.warm(size, fmt)       # pre-encode, so the server's first-time work is not timed
 srv.start()
 print(srv.base_url, flush=True)
 sys.stdin.read()          # runs until the parent closes our stdin

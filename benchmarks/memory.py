@@ -15,6 +15,7 @@ from typing import Any
 from .common import imagenb_against, machine, remote_server, table
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+WARM = [["2560x1440", "png"]]
 
 
 def rss() -> int:
@@ -39,7 +40,7 @@ def measure(n: int = 256) -> tuple[str, dict[str, Any]]:
     from imagenb.api import requests_from
 
     params = {"size": "2k", "quality": "low", "output_format": "png"}
-    with remote_server(latency=0.05, content="photo") as server, imagenb_against(server.base_url):
+    with remote_server(latency=0.05, warm=WARM) as server, imagenb_against(server.base_url):
         ig.start(requests_from(["warm-up"], config.current(), **params)).wait(progress=False)
         reqs = requests_from([f"memory {i}" for i in range(n)], config.current(), **params)
         base = rss()

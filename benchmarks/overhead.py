@@ -35,7 +35,8 @@ def measure_size(size: str, n: int) -> dict[str, Any]:
     from imagenb.api import requests_from
 
     params = {"size": size, "quality": "low", "output_format": "png"}
-    with remote_server(latency=0.05, content="photo") as server, imagenb_against(server.base_url):
+    warm = [[size, "png"]]
+    with remote_server(latency=0.05, warm=warm) as server, imagenb_against(server.base_url):
         ig.start(requests_from(["warm-up"], config.current(), **params)).wait(progress=False)
         reqs = requests_from([f"overhead {size} {i}" for i in range(n)], config.current(), **params)
         c0 = time.process_time()

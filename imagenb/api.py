@@ -41,6 +41,7 @@ def plan(
     *,
     fresh: bool = False,
     batch: bool = False,
+    partials: int = 0,
 ) -> cost.Estimate:
     """What running `requests` would send and cost, counting stored variants as free."""
     store = session.store_for(cfg)
@@ -48,7 +49,8 @@ def plan(
     total = cost.ZERO
     for r in requests:
         missing = sum(1 for k in r.variant_keys() if k not in found)
-        total += cost.estimate(r, images=missing, batch=batch) if missing else cost.ZERO
+        if missing:
+            total += cost.estimate(r, images=missing, partials=partials, batch=batch)
         total += cost.Estimate(0.0, 0, 0, 0, cached_images=r.n - missing)
     return total
 
@@ -78,10 +80,23 @@ class Job:
     def finished(self) -> bool:
         return self.future.done()
 
-    def wait(self, *, progress: bool = True, label: str = "imagenb") -> Run:
+    def wait(
+        self,
+        *,
+        progress: bool = True,
+        label: str = "imagenb",
+        tick: Callable[[], None] | None = None,
+    ) -> Run:
+        """Block until done (Ctrl-C cancels), showing progress and calling `tick()` often."""
         view = Progress(self.run, label=label, enabled=progress)
+
+        def on_tick() -> None:
+            view.tick()
+            if tick:
+                tick()
+
         try:
-            return loop.wait(self.future, tick=view.tick, settled=self.run.settled)
+            return loop.wait(self.future, tick=on_tick, settled=self.run.settled)
         finally:
             view.close()
 
@@ -106,7 +121,8 @@ def start(
     """Begin running `requests` and return at once. Budget checked first unless `check=False`."""
     cfg = cfg or config_mod.current()
     if check:
-        check_budget(plan(requests, cfg, fresh=fresh), cfg)
+        partials = DEFAULT_PARTIAL_IMAGES if stream else 0
+        check_budget(plan(requests, cfg, fresh=fresh, partials=partials), cfg)
     run = Run(list(requests))
     paid = session.backend_name(cfg) not in ("preview", "replay")
 

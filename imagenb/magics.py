@@ -219,22 +219,7 @@ def _label(prompt: str) -> str:
 
 
 def _wait(job: Job, label: str, partials: _Partials | None) -> None:
-    if partials is None:
-        job.wait(label=label)
-        return
-    from .engine import loop
-    from .progress import Progress
-
-    view = Progress(job.run, label=label)
-
-    def tick() -> None:
-        view.tick()
-        partials.show_latest()
-
-    try:
-        loop.wait(job.future, tick=tick, settled=job.run.settled)
-    finally:
-        view.close()
+    job.wait(label=label, tick=partials.show_latest if partials else None)
 
 
 def _show(obj: Any) -> None:

@@ -56,9 +56,9 @@ class Progress:
         if not enabled or run.total - run.cached <= 0:
             return
         if in_notebook():
-            from IPython.display import HTML, display
+            from IPython.display import display
 
-            self._handle = display(HTML(self._html()), display_id=True)
+            self._handle = display(self._bundle(), raw=True, display_id=True)
         elif sys.stderr.isatty():
             self._terminal = True
 
@@ -68,9 +68,7 @@ class Progress:
             return
         self._last = now
         if self._handle is not None:
-            from IPython.display import HTML
-
-            self._handle.update(HTML(self._html()))
+            self._handle.update(self._bundle(), raw=True)
         elif self._terminal:
             filled = int(_fraction(self.run) * _BAR)
             bar = "█" * filled + "░" * (_BAR - filled)
@@ -81,6 +79,9 @@ class Progress:
         self.tick(force=True)
         if self._terminal:
             sys.stderr.write("\n")
+
+    def _bundle(self) -> dict[str, str]:
+        return {"text/html": self._html(), "text/plain": f"{self.label}: {summary(self.run)}"}
 
     def _html(self) -> str:
         pct = int(_fraction(self.run) * 100)

@@ -17,6 +17,7 @@ import json
 import math
 import random
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -61,6 +62,12 @@ class _HTTPServer(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is normal here; anything else is not."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self, timeout: float) -> None:
         with self.connections_lock:
