@@ -19,7 +19,7 @@ from .backends.base import Partial
 from .engine import loop
 from .engine.runner import Run
 from .errors import BudgetExceeded, ImagenbError
-from .progress import Progress
+from .progress import PartialPreview, Progress, in_notebook
 from .results import GeneratedImage, ImageSet
 
 if TYPE_CHECKING:
@@ -138,15 +138,29 @@ def start(
             run,
             fresh=fresh,
             partial_images=DEFAULT_PARTIAL_IMAGES if stream else 0,
-            on_partial=on_partial if stream else None,
+            on_partial=(on_partial or _ignore) if stream else None,
             on_image=record,
         )
 
     return Job(run, loop.submit(go()))
 
 
-def _finish(job: Job, *, title: str) -> ImageSet:
-    run = job.wait(label=title)
+def _ignore(index: int, partial: Partial) -> None:
+    """A stream nobody watches (a script): partials are simply dropped."""
+
+
+def _run_one(
+    req: request.ImageRequest, cfg: config_mod.Config, *, fresh: bool, stream: bool
+) -> ImageSet:
+    """Run one request to the end, streaming partial previews into the notebook if asked."""
+    preview = PartialPreview(cfg.thumbnail_px) if stream and in_notebook() else None
+    job = start(
+        [req], cfg, fresh=fresh, stream=stream, on_partial=preview.offer if preview else None
+    )
+    title = req.prompt
+    run = job.wait(label=title, tick=preview.show_latest if preview else None)
+    if preview:
+        preview.clear()
     images = job.images()
     errors = [e for e in run.errors if e is not None]
     if errors and not images:
@@ -192,7 +206,7 @@ def generate(
         moderation=moderation,
         complexity=complexity,
     )
-    return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
+    return _run_one(req, cfg, fresh=fresh, stream=stream)
 
 
 def edit(
@@ -231,7 +245,7 @@ def edit(
         moderation=moderation,
         complexity=complexity,
     )
-    return _finish(start([req], cfg, fresh=fresh, stream=stream), title=req.prompt)
+    return _run_one(req, cfg, fresh=fresh, stream=stream)
 
 
 def requests_from(

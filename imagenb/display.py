@@ -84,8 +84,9 @@ class Displayable(Protocol):
 # --- thumbnails -------------------------------------------------------------------------------
 
 
-def thumbnail(path: Path, px: int, cache_path: Path | None = None) -> tuple[bytes, str]:
-    """A WebP (JPEG where Pillow lacks WebP) of `path` with its long edge at most `px` and at
+def thumbnail(path: Path | bytes, px: int, cache_path: Path | None = None) -> tuple[bytes, str]:
+    """A WebP (JPEG where Pillow lacks WebP) of `path` (or encoded image bytes, such as a
+    streamed partial) with its long edge at most `px` and at
     most `MAX_THUMB_BYTES`; `(data, mime)`. With `cache_path`, reuse that file if present,
     else write it there atomically (a read-only store just means no cache)."""
     if cache_path is not None:
@@ -95,7 +96,7 @@ def thumbnail(path: Path, px: int, cache_path: Path | None = None) -> tuple[byte
             data = b""
         if mime := _sniff(data):
             return data, mime
-    data, mime = _make_thumbnail(Path(path), px)
+    data, mime = _make_thumbnail(path, px)
     if cache_path is not None:
         _write_atomic(cache_path, data)
     return data, mime
@@ -113,10 +114,10 @@ def _has_webp() -> bool:
     return bool(features.check("webp"))
 
 
-def _make_thumbnail(path: Path, px: int) -> tuple[bytes, str]:
+def _make_thumbnail(source: Path | bytes, px: int) -> tuple[bytes, str]:
     from PIL import Image
 
-    with Image.open(path) as im:
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         if im.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale straight away
             im.draft("RGB", (2 * px, 2 * px))
         im.thumbnail((px, px), Image.Resampling.LANCZOS, reducing_gap=2.0)

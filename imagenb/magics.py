@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -25,10 +23,9 @@ from . import magic_args
 from .errors import ImagenbError, InvalidRequest
 
 if TYPE_CHECKING:
+    from . import progress
     from .api import Job
-    from .backends.base import Partial
     from .config import Config
-    from .results import ImageSet
 
 # trait name -> request parameter it supplies when a magic line leaves it out
 _DEFAULT_TRAITS = {
@@ -132,7 +129,7 @@ class ImagenbMagics(Magics):
             _fail(exc)
 
     def _generate(self, args: magic_args.MagicArgs) -> None:
-        from . import api
+        from . import api, progress
         from .results import ImageSet
 
         cfg = _config_for(args.backend)
@@ -150,7 +147,7 @@ class ImagenbMagics(Magics):
         if args.estimate:
             print(_estimate_line(api.plan([request], cfg, fresh=args.fresh), cfg))
             return
-        partials = _Partials(cfg.thumbnail_px) if args.stream else None
+        partials = progress.PartialPreview(cfg.thumbnail_px) if args.stream else None
         job = api.start(
             [request],
             cfg,
@@ -218,7 +215,7 @@ def _label(prompt: str) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _wait(job: Job, label: str, partials: _Partials | None) -> None:
+def _wait(job: Job, label: str, partials: progress.PartialPreview | None) -> None:
     job.wait(label=label, tick=partials.show_latest if partials else None)
 
 
@@ -239,65 +236,6 @@ def _estimate_line(estimate: Any, cfg: Config) -> str:
     if left is not None:
         parts.insert(1, f"budget ${left:.4f} left of ${cfg.budget_usd:.2f}")
     return " · ".join(parts)
-
-
-class _Partials:
-    """The newest partial image of a streaming run, shown small in one display that is
-    updated in place and finally replaced by the result.
-
-    Partials arrive on the engine thread; they are only remembered there and drawn from the
-    waiting (main) thread, where display messages reach the right cell.
-    """
-
-    def __init__(self, px: int) -> None:
-        self._px = min(px, 256)
-        self._latest: Partial | None = None  # one reference swap: safe across threads
-        self._shown: Partial | None = None
-        self._handle: Any = None
-
-    def offer(self, index: int, partial: Partial) -> None:
-        self._latest = partial
-
-    def show_latest(self) -> None:
-        latest = self._latest
-        if latest is None or latest is self._shown:
-            return
-        self._shown = latest
-        bundle = _partial_bundle(latest, self._px)
-        if self._handle is None:
-            from IPython.display import display
-
-            self._handle = display(bundle, raw=True, display_id=True)
-        else:
-            self._handle.update(bundle, raw=True)
-
-    def replace_with(self, result: ImageSet) -> bool:
-        """Show `result` where the partials were; False if no partial was ever shown."""
-        if self._handle is None:
-            return False
-        self._handle.update(result)
-        return True
-
-
-def _partial_bundle(partial: Partial, px: int) -> dict[str, str]:
-    import base64
-
-    from .display import thumbnail
-
-    # `display.thumbnail` reads a file; a partial is a few hundred KB at most.
-    with tempfile.TemporaryDirectory(prefix="imagenb-partial-") as tmp:
-        path = Path(tmp) / "partial"
-        path.write_bytes(partial.data)
-        data, mime = thumbnail(path, px)
-    label = f"image {partial.slot + 1}: partial {partial.index + 1} (streaming…)"
-    return {
-        "text/html": (
-            f'<figure style="margin:0"><img src="data:{mime};base64,'
-            f'{base64.b64encode(data).decode("ascii")}" alt="{label}" style="max-width:{px}px">'
-            f"<figcaption style='font-size:11px;opacity:.75'>{label}</figcaption></figure>"
-        ),
-        "text/plain": label,
-    }
 
 
 # --- %imagenb -----------------------------------------------------------------------------------

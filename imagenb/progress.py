@@ -8,9 +8,13 @@ from __future__ import annotations
 import html
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .backends.base import Partial
 from .engine.runner import Run
+
+if TYPE_CHECKING:
+    from .results import ImageSet
 
 _BAR = 24
 
@@ -91,3 +95,63 @@ class Progress:
             f"<progress value='{pct}' max='100' style='width:160px'></progress>"
             f"<span>{html.escape(self.label)}: {html.escape(summary(self.run))}</span></div>"
         )
+
+
+class PartialPreview:
+    """The newest partial image of a streaming run, shown small in one display that is
+    updated in place and finally replaced by the result.
+
+    Partials arrive on the engine thread; they are only remembered there and drawn from the
+    waiting (main) thread, where display messages reach the right cell.
+    """
+
+    def __init__(self, px: int) -> None:
+        self._px = min(px, 256)
+        self._latest: Partial | None = None  # one reference swap: safe across threads
+        self._shown: Partial | None = None
+        self._handle: Any = None
+
+    def offer(self, index: int, partial: Partial) -> None:
+        self._latest = partial
+
+    def show_latest(self) -> None:
+        latest = self._latest
+        if latest is None or latest is self._shown:
+            return
+        self._shown = latest
+        bundle = _partial_bundle(latest, self._px)
+        if self._handle is None:
+            from IPython.display import display
+
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+
+    def clear(self) -> None:
+        """Remove the partial preview (the caller displays the final images itself)."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+
+    def replace_with(self, result: ImageSet) -> bool:
+        """Show `result` where the partials were; False if no partial was ever shown."""
+        if self._handle is None:
+            return False
+        self._handle.update(result)
+        return True
+
+
+def _partial_bundle(partial: Partial, px: int) -> dict[str, str]:
+    import base64
+
+    from .display import thumbnail
+
+    data, mime = thumbnail(partial.data, px)
+    label = f"image {partial.slot + 1}: partial {partial.index + 1} (streaming…)"
+    return {
+        "text/html": (
+            f'<figure style="margin:0"><img src="data:{mime};base64,'
+            f'{base64.b64encode(data).decode("ascii")}" alt="{label}" style="max-width:{px}px">'
+            f"<figcaption style='font-size:11px;opacity:.75'>{label}</figcaption></figure>"
+        ),
+        "text/plain": label,
+    }
