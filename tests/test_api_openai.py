@@ -132,3 +132,9 @@ def test_provenance_is_inside_the_file(fake):
     assert meta["prompt"] == "a tidy desk" and meta["key"] == img.key
     with Image.open(io.BytesIO(img.data)) as im:
         assert im.format == "JPEG"
+
+
+def test_generate_with_stream_true_really_streams(fake):
+    images = ig.generate("a comet over the sea", size="square", quality="low", stream=True)
+    assert len(images) == 1 and fake.stats.streams == 1
+    assert fake.log[-1]["stream"] is True
