@@ -32,7 +32,7 @@ demo: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	$(BIN)/python -m ruff check imagenb tests benchmarks
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	IMAGENB_STORE=$$(mktemp -d) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run all
