@@ -22,7 +22,6 @@ SERVER = {
     "jitter": 0.2,
     "max_concurrency": CAP,
     "rate_per_minute": RATE,
-    "burst": RATE,
     "seed": 1,
 }
 PARAMS = {"model": "gpt-image-2", "size": "1024x1024", "quality": "low"}
@@ -88,15 +87,29 @@ CONTENDERS = {
 }
 
 
+SCENARIOS = {
+    "per-minute window (burst 600)": 600,
+    "one-second bucket (burst 10): the rate binds": 10,
+}
+
+
 def measure(n: int = 64) -> tuple[str, dict[str, dict[str, Any]]]:
-    results = {}
-    for name, fn in CONTENDERS.items():
-        with remote_server(**SERVER) as server:
-            out = fn(server.base_url, n)
-            stats = server.stats()
-        out["rate_limited"] = stats["rate_limited"]
-        out["max_in_flight"] = stats["max_in_flight"]
-        results[name] = out
+    tables, everything = [], {}
+    for scenario, burst in SCENARIOS.items():
+        results = {}
+        for name, fn in CONTENDERS.items():
+            with remote_server(**{**SERVER, "burst": burst}) as server:
+                out = fn(server.base_url, n)
+                stats = server.stats()
+            out["rate_limited"] = stats["rate_limited"]
+            out["max_in_flight"] = stats["max_in_flight"]
+            results[name] = out
+        everything[scenario] = results
+        tables.append(_table(scenario, n, results))
+    return "\n\n".join(tables), everything
+
+
+def _table(scenario: str, n: int, results: dict[str, dict[str, Any]]) -> str:
     b = bound(n)
     seq = results["sequential loop over the SDK"]["wall"]
     rows = [
@@ -105,15 +118,15 @@ def measure(n: int = 64) -> tuple[str, dict[str, dict[str, Any]]]:
             f"{r['ok']}/{n}",
             f"{r['wall']:.2f}",
             f"{r['wall'] / b:.2f}x",
-            f"{seq / r['wall']:.1f}x",
+            f"{seq / r['wall']:.1f}x" if r["ok"] == n else "- (incomplete)",
             r["rate_limited"],
             r["max_in_flight"],
         ]
         for name, r in results.items()
     ]
     title = (
-        f"throughput: {n} images, latency {LATENCY}s ±20%, server cap {CAP}, {RATE}/min "
-        f"(bound {b:.2f}s; {machine()})"
+        f"throughput, {scenario}: {n} images, latency {LATENCY}s ±20%, server cap {CAP}, "
+        f"{RATE}/min (bound {b:.2f}s; {machine()})"
     )
     header = [
         "client",
@@ -124,7 +137,7 @@ def measure(n: int = 64) -> tuple[str, dict[str, dict[str, Any]]]:
         "429s",
         "peak in flight",
     ]
-    return table(title, header, rows), results
+    return table(title, header, rows)
 
 
 if __name__ == "__main__":
