@@ -149,10 +149,12 @@ def _ignore(index: int, partial: Partial) -> None:
     """A stream nobody watches (a script): partials are simply dropped."""
 
 
-def _run_one(
-    req: request.ImageRequest, cfg: config_mod.Config, *, fresh: bool, stream: bool
-) -> ImageSet:
-    """Run one request to the end, streaming partial previews into the notebook if asked."""
+def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: bool) -> ImageSet:
+    """Validate and run one request to the end (`arguments`: the caller's keyword arguments),
+    streaming partial previews into the notebook if asked."""
+    cfg = config_mod.current()
+    params = {k: v for k, v in arguments.items() if k not in ("prompt", "fresh", "stream")}
+    req = build(prompt, cfg, **params)
     preview = PartialPreview(cfg.thumbnail_px) if stream and in_notebook() else None
     job = start(
         [req], cfg, fresh=fresh, stream=stream, on_partial=preview.offer if preview else None
@@ -166,11 +168,6 @@ def _run_one(
     if errors and not images:
         raise errors[0]
     return ImageSet(images, title=title)
-
-
-_PARAMS_DOC = (
-    "model, size, quality, n, output_format, output_compression, background, moderation, complexity"
-)
 
 
 def generate(
@@ -192,21 +189,7 @@ def generate(
 
     Ctrl-C stops it; images that already arrived are kept in the store.
     """
-    cfg = config_mod.current()
-    req = build(
-        prompt,
-        cfg,
-        model=model,
-        size=size,
-        quality=quality,
-        n=n,
-        output_format=output_format,
-        output_compression=output_compression,
-        background=background,
-        moderation=moderation,
-        complexity=complexity,
-    )
-    return _run_one(req, cfg, fresh=fresh, stream=stream)
+    return _run_one(prompt, locals(), fresh=fresh, stream=stream)
 
 
 def edit(
@@ -228,24 +211,7 @@ def edit(
     stream: bool = False,
 ) -> ImageSet:
     """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says."""
-    cfg = config_mod.current()
-    req = build(
-        prompt,
-        cfg,
-        images=images,
-        mask=mask,
-        input_fidelity=input_fidelity,
-        model=model,
-        size=size,
-        quality=quality,
-        n=n,
-        output_format=output_format,
-        output_compression=output_compression,
-        background=background,
-        moderation=moderation,
-        complexity=complexity,
-    )
-    return _run_one(req, cfg, fresh=fresh, stream=stream)
+    return _run_one(prompt, locals(), fresh=fresh, stream=stream)
 
 
 def requests_from(

@@ -44,7 +44,7 @@ request_options = _group(
 )
 edit_options = _group("edit inputs", options.EDIT_OPTIONS)
 
-PARAMETERS = (*options.PARAMETER_DESTS, "input_fidelity")
+PARAMETERS = options.PARAMETER_DESTS
 
 
 @dataclass(frozen=True)

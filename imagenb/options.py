@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .request import PARAMETERS
+
 REQUEST_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-m", "--model"), {"help": "model id, such as gpt-image-2"}),
     (
@@ -92,17 +94,7 @@ DEFAULTS = {
     "input_fidelity": "the model's",
 }
 
-PARAMETER_DESTS = (
-    "model",
-    "size",
-    "quality",
-    "n",
-    "output_format",
-    "output_compression",
-    "background",
-    "moderation",
-    "complexity",
-)
+PARAMETER_DESTS = PARAMETERS  # options are named after the request parameters they set
 
 
 def dest_of(flags: tuple[str, ...], kwargs: dict[str, Any]) -> str:
