@@ -21,6 +21,9 @@ _EXPORTS = {
     "spent": "imagenb.api",
     "start": "imagenb.api",
     "Spend": "imagenb.api",
+    "grid": "imagenb.grids",
+    "Grid": "imagenb.grids",
+    "prompt_matrix": "imagenb.frames",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from .api import Spend, edit, estimate, generate, history, spent, start
     from .config import Config, configure
     from .cost import Estimate
+    from .frames import prompt_matrix
+    from .grids import Grid, grid
     from .results import GeneratedImage, ImageSet
 
 
@@ -60,6 +65,7 @@ __all__ = [
     "Config",
     "Estimate",
     "GeneratedImage",
+    "Grid",
     "ImageSet",
     "Spend",
     "catalog",
@@ -68,7 +74,9 @@ __all__ = [
     "errors",
     "estimate",
     "generate",
+    "grid",
     "history",
+    "prompt_matrix",
     "spent",
     "start",
 ]

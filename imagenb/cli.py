@@ -27,6 +27,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
 
+    grid = sub.add_parser("grid", help="a labelled grid of images, one per CSV row")
+    grid.add_argument("csv", help="a CSV file with a prompt column (and parameter columns)")
+    grid.add_argument("--prompt-col", default="prompt", help="the prompt column (default: prompt)")
+    grid.add_argument("--rows", help="column whose values label the rows")
+    grid.add_argument("--cols", help="column whose values label the columns")
+    grid.add_argument("--caption", help="column (or {template}) written under each image")
+    grid.add_argument("--batch", action="store_true", help="use the Batch API (coming soon)")
+    options.add_to(grid)
+    grid.add_argument("-o", "--output", required=True, help="sheet.png, .jpg, .html or .pdf")
+
     store = sub.add_parser("store", help="inspect, check, export or import the image store")
     store_sub = store.add_subparsers(dest="action", required=True)
     store_sub.add_parser("info", help="where the store is, what it holds and cost")
@@ -48,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return _generate(args)
+        if args.command == "grid":
+            return _grid(args)
         if args.command == "store":
             return _store(args)
         return _fake_server(args)
@@ -78,6 +90,42 @@ def _generate(args: argparse.Namespace) -> int:
         note = "cached" if image.cached else f"${image.cost_usd or 0:.4f}"
         print(f"{target}  {image.width}x{image.height}  {note}  [{image.backend}]")
     return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from . import config, frames, grids
+    from .errors import InvalidRequest
+
+    if args.batch:
+        raise InvalidRequest(
+            "--batch (the Batch API, half price) is coming in a later release; "
+            "run without --batch for now"
+        )
+    if Path(args.output).suffix.lower() not in grids.SAVE_SUFFIXES:
+        raise InvalidRequest(f"-o {args.output}: use a .png, .jpg, .html or .pdf file name")
+    if args.backend:
+        config.configure(backend=args.backend)
+    frame = frames.read_csv(args.csv)
+    params = options.request_params(args)
+    if args.estimate:
+        print(grids.estimate(frame, prompt=args.prompt_col, fresh=args.fresh, **params))
+        return 0
+    result = grids.grid(
+        frame,
+        prompt=args.prompt_col,
+        rows=args.rows,
+        cols=args.cols,
+        caption=args.caption,
+        fresh=args.fresh,
+        stream=args.stream,
+        **params,
+    )
+    for path in result.save(args.output):
+        print(path)
+    failed = result.counts()["error"]
+    if failed:
+        print(f"imagenb: {failed} cell(s) failed; their errors are in the sheet", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _store(args: argparse.Namespace) -> int:
