@@ -59,15 +59,33 @@ QUICKSTART = [
         "except ig.errors.InvalidRequest as err:\n"
         "    print(err)"
     ),
-    new_markdown_cell("## Keep the results\n\nEvery image is already in the store; copy them out:"),
+    new_markdown_cell(
+        "## Compare side by side\n\n`ig.prompt_matrix` builds the cartesian product of your "
+        "axes; `ig.grid` lays it out with labelled rows and columns. A column named like a "
+        "request parameter (`quality`, `size`, `model`, ...) sets it per row."
+    ),
+    new_code_cell(
+        'frame = ig.prompt_matrix("a {animal}, {style}", animal=["red fox", "snowy owl"], '
+        'style=["watercolour", "linocut", "pixel art"])\n'
+        'grid = ig.grid(frame, rows="animal", cols="style", size="landscape", quality="low")'
+    ),
+    new_markdown_cell(
+        "The results are a tidy DataFrame you can filter, group and join:"
+    ),
+    new_code_cell('grid.frame[["animal", "style", "status", "cost_usd", "path"]]'),
+    new_markdown_cell(
+        "## Keep the results\n\nEvery image is already in the store. Copy them out, or save the "
+        "grid as a contact sheet (PNG, JPEG, PDF) or a self-contained HTML page:"
+    ),
     new_code_cell(
         "from pathlib import Path\n\n"
         'out = Path("quickstart-output")\n'
-        "paths = foxes.save(out, overwrite=True)\n"
-        "print([p.name for p in paths])\n"
-        '(out / "index.html").write_text(foxes._repr_mimebundle_()["text/html"])\n'
-        "ig.spent()"
+        'foxes.save(out, overwrite=True)\n'
+        'grid.save(out / "contact-sheet.png")\n'
+        'grid.save(out / "grid.html")\n'
+        'sorted(p.name for p in out.iterdir())'
     ),
+    new_code_cell("ig.spent()"),
 ]
 
 
