@@ -30,7 +30,7 @@ demo: $(STAMP) system-deps
 	$(BIN)/python scripts/demo.py --out out
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m ruff check imagenb tests benchmarks
+	$(BIN)/python -m ruff check imagenb tests benchmarks scripts
 	$(BIN)/python -m mypy
 	IMAGENB_STORE=$$(mktemp -d) $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -19,6 +19,7 @@ _EXPORTS = {
     "estimate": "imagenb.api",
     "history": "imagenb.api",
     "spent": "imagenb.api",
+    "current_store": "imagenb.api",
     "start": "imagenb.api",
     "Spend": "imagenb.api",
     "grid": "imagenb.grids",
@@ -33,7 +34,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from . import catalog, errors
-    from .api import Spend, edit, estimate, generate, history, spent, start
+    from .api import Spend, current_store, edit, estimate, generate, history, spent, start
     from .config import Config, configure
     from .cost import Estimate
     from .frames import prompt_matrix
@@ -70,6 +71,7 @@ __all__ = [
     "Spend",
     "catalog",
     "configure",
+    "current_store",
     "edit",
     "errors",
     "estimate",

@@ -25,6 +25,8 @@ from .results import GeneratedImage, ImageSet
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .store import Store
+
 DEFAULT_PARTIAL_IMAGES = 2
 
 
@@ -61,7 +63,8 @@ def check_budget(estimate: cost.Estimate, cfg: config_mod.Config) -> None:
     if left is None or session.backend_name(cfg) == "replay" or estimate.usd <= left:
         return
     raise BudgetExceeded(
-        f"this would cost about ${estimate.usd:.4f} ({estimate}) but only ${left:.4f} of the "
+        f"this would cost about ${estimate.usd:.4f} ({estimate.images} image(s)) but only "
+        f"${left:.4f} of the "
         f"${cfg.budget_usd:.2f} budget is left; lower the quality, size or count, or raise it "
         "with ig.configure(budget_usd=...)",
         estimate_usd=estimate.usd,
@@ -250,6 +253,12 @@ def estimate(
     return plan(requests_from(prompt_or_frame, cfg, **params), cfg, fresh=fresh, batch=batch)
 
 
+def current_store() -> Store:
+    """The store in use: `.info()`, `.check()`, `.export(path)`, `.import_(path)` (to share a
+    class's images as a replay store), `.history()`."""
+    return session.store_for(config_mod.current())
+
+
 def history(limit: int | None = None) -> pd.DataFrame:
     """Every stored image, newest first, as a DataFrame."""
     import pandas as pd
@@ -289,10 +298,13 @@ class Spend:
     preview_usd: float = 0.0
 
     def __str__(self) -> str:
+        preview = f" (previews: ≈ ${self.preview_usd:.4f} if real)" if self.preview_usd else ""
         return (
-            f"this session ${self.usd:.4f} for {self.images} image(s); "
+            f"this session ${self.usd:.4f} for {self.images} image(s){preview}; "
             f"all time ${self.all_time_usd:.4f} for {self.all_time_images} image(s)"
         )
+
+    __repr__ = __str__
 
 
 def spent() -> Spend:

@@ -91,6 +91,13 @@ class Estimate:
             self.batch or other.batch,
         )
 
+    def __repr__(self) -> str:
+        return (
+            f"Estimate(~${self.usd:.4f}: {self.images} image(s) in {self.requests} request(s), "
+            f"{self.output_tokens:,} output tokens, {self.cached_images} already in the store"
+            f"{', batch price' if self.batch else ''})"
+        )
+
     def __str__(self) -> str:
         cached = f", {self.cached_images} already in the store" if self.cached_images else ""
         batch = " at the batch price" if self.batch else ""

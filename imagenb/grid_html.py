@@ -308,7 +308,7 @@ class LiveView:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last: tuple[float, float, tuple[int, ...]] = (0.0, -1.0, ())  # when, gap, version
-        view.show(render(grid, live=True))
+        view.show(render(grid, live=True), repr(grid))
 
     def refresh(self, *, force: bool = False) -> None:
         with self._lock:
@@ -317,7 +317,7 @@ class LiveView:
             if not force and (version == seen or time.monotonic() - when < gap):
                 return
             text = render(self.grid, live=not self.grid.finished)
-            self.view.update(text)
+            self.view.update(text, repr(self.grid))
             self._last = (
                 time.monotonic(),
                 max(self.MIN_INTERVAL, len(text) / self.BYTES_PER_S),
@@ -359,19 +359,17 @@ class NotebookView:
         self._handle: Any = None
         self._count: int | None = None
 
-    def show(self, text: str) -> None:
+    def show(self, html: str, plain: str) -> None:
         from IPython import get_ipython
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         shell = get_ipython()
         self._count = getattr(shell, "execution_count", None)
-        self._handle = display(HTML(text), display_id=True)
+        self._handle = display({"text/html": html, "text/plain": plain}, raw=True, display_id=True)
 
-    def update(self, text: str) -> None:
-        from IPython.display import HTML
-
+    def update(self, html: str, plain: str) -> None:
         if self._handle is not None:
-            self._handle.update(HTML(text))
+            self._handle.update({"text/html": html, "text/plain": plain}, raw=True)
 
     def in_current_cell(self) -> bool:
         """True while the cell that showed this view is still the one running."""

@@ -63,10 +63,11 @@ class RecordingView:
         self.shown: list[str] = []
         self.updates: list[tuple[float, str]] = []
 
-    def show(self, text: str) -> None:
+    def show(self, text: str, plain: str) -> None:
+        assert plain.startswith("Grid(")  # a readable text fallback beside the HTML
         self.shown.append(text)
 
-    def update(self, text: str) -> None:
+    def update(self, text: str, plain: str) -> None:
         self.updates.append((time.monotonic(), text))
 
     def in_current_cell(self) -> bool:
