@@ -1,19 +1,20 @@
 """Run every benchmark side by side in one process and print the tables (the README's
 performance section is this output).
 
-    python -m benchmarks.run [all|throughput|overhead|memory|import]
+    python -m benchmarks.run [all|throughput|overhead|memory|grid|import]
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import importtime, memory, overhead, throughput
+from . import grid_cache, importtime, memory, overhead, throughput
 
 SUITES = {
     "throughput": throughput.measure,
     "overhead": overhead.measure,
     "memory": memory.measure,
+    "grid": grid_cache.measure,
     "import": importtime.measure,
 }
 
