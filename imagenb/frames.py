@@ -23,6 +23,8 @@ from .request import PARAMETERS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .grids import Item
+
 MAX_MATRIX_ROWS = 100_000  # a frame this long is already far past any grid worth paying for
 RESULT_COLUMNS = ("variant", "image", "path", "status", "error", "cost_usd", "latency_s")
 _INT_PARAMETERS = ("n", "output_compression")
@@ -61,6 +63,38 @@ def table(data: Any) -> Table:
     keep = tuple(c for c in columns if c not in RESULT_COLUMNS)
     clean = tuple({c: _plain(row.get(c)) for c in keep} for row in rows)
     return Table(keep, clean, index)
+
+
+def results_frame(tab: Table, items: Sequence[Sequence[Item]]) -> pd.DataFrame:
+    """The input columns plus `RESULT_COLUMNS`, one row per image (`items[i]`: the images of
+    input row `i`), indexed like the input frame. `cost_usd` is what this run paid (0 for
+    cached images); `latency_s` is left empty for them too."""
+    import pandas as pd
+
+    records: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for i, row in enumerate(tab.rows):
+        for item in items[i]:
+            image = item.image
+            records.append(
+                {
+                    **row,
+                    "variant": item.variant,
+                    "image": image,
+                    "path": item.path,
+                    "status": item.status,
+                    "error": item.error,
+                    "cost_usd": (0.0 if image.cached else image.cost_usd) if image else None,
+                    "latency_s": image.latency_s if image and not image.cached else None,
+                }
+            )
+            positions.append(i)
+    columns = [*tab.columns, *RESULT_COLUMNS]
+    index = tab.index.take(positions) if tab.index is not None else None  # name, MultiIndex kept
+    out = pd.DataFrame(records, columns=columns, index=index)
+    out["cost_usd"] = out["cost_usd"].astype("float64")
+    out["latency_s"] = out["latency_s"].astype("float64")
+    return out
 
 
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -19,8 +19,8 @@ import io
 import os
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence, Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import display
 from .display import PREVIEW_NOTICE
@@ -29,7 +29,8 @@ from .sheet import Sheet, Tile
 
 if TYPE_CHECKING:
     from .api import Job
-    from .grids import Grid, Item
+    from .frames import Layout
+    from .grids import Item
     from .results import GeneratedImage
     from .store import Store
 
@@ -82,6 +83,26 @@ _CSS = (
 )
 
 
+class GridLike(Protocol):
+    """What the views below read: a `Grid`, or anything laid out like one (a storyboard).
+    `table` only gives the number of rows, and `items(row)` their images as they stand."""
+
+    @property
+    def layout(self) -> Layout: ...
+    @property
+    def plan_line(self) -> str: ...
+    @property
+    def table(self) -> Sized: ...
+    @property
+    def thumbs(self) -> Thumbnails: ...
+    @property
+    def finished(self) -> bool: ...
+    def items(self, row: int) -> list[Item]: ...
+    def version(self) -> tuple[int, ...]: ...
+    def progress_line(self) -> str: ...
+    def describe(self) -> str: ...
+
+
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -91,7 +112,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def render(grid: Grid, *, live: bool, standalone: bool = False) -> str:
+def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     """The grid as one HTML fragment (or, `standalone`, a complete page)."""
     lay = grid.layout
     per_row = [grid.items(i) for i in range(len(grid.table))]
@@ -115,7 +136,7 @@ def render(grid: Grid, *, live: bool, standalone: bool = False) -> str:
     )
 
 
-def _table(grid: Grid, per_row: list[list[Item]], *, live: bool, standalone: bool) -> str:
+def _table(grid: GridLike, per_row: list[list[Item]], *, live: bool, standalone: bool) -> str:
     lay = grid.layout
     out = ["<table>"]
     if lay.col_labels:
@@ -154,7 +175,7 @@ def _corner(row_axis: str | None, col_axis: str | None) -> str:
     return "<br>".join(parts)
 
 
-def _cell(grid: Grid, items: list[Item], *, live: bool, standalone: bool) -> str:
+def _cell(grid: GridLike, items: list[Item], *, live: bool, standalone: bool) -> str:
     if not items:
         return ""
     per_line = 1 if len(items) == 1 else 2 if len(items) <= 4 else 3
@@ -163,7 +184,7 @@ def _cell(grid: Grid, items: list[Item], *, live: bool, standalone: bool) -> str
     return f'<div class="imagenb-cell" style="width:{CELL_PX}px">{"".join(parts)}</div>'
 
 
-def _item(grid: Grid, item: Item, width: int, *, live: bool, standalone: bool) -> str:
+def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: bool) -> str:
     w, h = item.aspect
     height = max(24, round(width * h / max(w, 1)))
     caption = (
@@ -194,7 +215,7 @@ def _item(grid: Grid, item: Item, width: int, *, live: bool, standalone: bool) -
     return f'<figure class="imagenb-item" style="width:{width}px">{body}{caption}</figure>'
 
 
-def _picture(grid: Grid, item: Item, width: int, *, standalone: bool) -> str:
+def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str:
     image = item.image
     assert image is not None
     uri, tw, th = grid.thumbs.get(image, THUMB_PX)
@@ -233,7 +254,7 @@ def _partial_uri(data: bytes) -> str:
 # --- the contact sheet's description ----------------------------------------------------------
 
 
-def sheet_of(grid: Grid) -> Sheet:
+def sheet_of(grid: GridLike) -> Sheet:
     """What `sheet.render` draws: labels, and per cell its images, errors and placeholders."""
     lay = grid.layout
     per_row = [grid.items(i) for i in range(len(grid.table))]
@@ -302,7 +323,7 @@ class LiveView:
     MIN_INTERVAL = 0.25
     BYTES_PER_S = 400_000
 
-    def __init__(self, grid: Grid, view: NotebookView) -> None:
+    def __init__(self, grid: GridLike, view: NotebookView) -> None:
         self.grid = grid
         self.view = view
         self._lock = threading.Lock()

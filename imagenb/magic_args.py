@@ -43,6 +43,7 @@ request_options = _group(
     "options (every imagenb magic)", [*options.REQUEST_OPTIONS, *options.MAGIC_OPTIONS]
 )
 edit_options = _group("edit inputs", options.EDIT_OPTIONS)
+storyboard_options = _group("storyboard", options.STORYBOARD_OPTIONS)
 
 PARAMETERS = options.PARAMETER_DESTS
 
@@ -71,6 +72,11 @@ class MagicArgs:
     stream: bool = False
     estimate: bool = False
     backend: str | None = None
+    characters: tuple[str, ...] = ()
+    cast: str | None = None
+    style: str | None = None
+    layout: str | None = None
+    chain: bool = False
 
     def params(self) -> dict[str, Any]:
         """The request parameters that are set, as `imagenb.api` takes them."""
@@ -110,6 +116,7 @@ def parse(
         if values.get(name) is None and value is not None and value != "":
             values[name] = value
     values["images"] = tuple(values.get("images") or ())
+    values["characters"] = tuple(values.get("characters") or ())
     out = values.get("out")
     if out is not None and (not out.isidentifier() or keyword.iskeyword(out)):
         raise UsageError(f"-o {out!r}: give a variable name, such as -o images")
@@ -249,6 +256,40 @@ def _items(value: Any) -> list[Any]:
     if isinstance(value, Iterable):
         return list(value)
     return [value]
+
+
+def characters(
+    specs: Iterable[str], cast: str | None, namespace: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The `characters` dict of a storyboard from `--cast VAR` and `-c NAME=WHO` options.
+
+    WHO is a variable (its value as is: a description, an image, a list of images), an
+    existing path or glob (images), or else the description itself.
+    """
+    found: dict[str, Any] = {}
+    if cast is not None:
+        value = namespace.get(cast)
+        if not isinstance(value, Mapping):
+            raise InvalidRequest(
+                f"--cast {cast!r} must name a variable holding a dict of name -> description "
+                "or images"
+            )
+        found.update(value)
+    for spec in specs:
+        name, sep, who = spec.partition("=")
+        if not sep or not name.strip() or not who.strip():
+            raise InvalidRequest(
+                f'-c {spec!r}: write NAME=WHO, such as -c Mira="a girl in a red scarf" or '
+                "-c Tom=tom.png"
+            )
+        who = who.strip()
+        if who.isidentifier() and who in namespace:
+            found[name.strip()] = namespace[who]
+        elif Path(who).expanduser().exists() or (_GLOB_CHARS & set(who) and glob.glob(who)):
+            found[name.strip()] = resolve_image(who, namespace)
+        else:
+            found[name.strip()] = who
+    return found or None
 
 
 def save_plan(target: str, count: int, output_format: str) -> tuple[Path, str]:

@@ -1,4 +1,5 @@
-"""IPython magics: `%%imagegen` / `%imagegen`, `%%imageedit` / `%imageedit` and `%imagenb`.
+"""IPython magics: `%%imagegen` / `%imagegen`, `%%imageedit` / `%imageedit`, `%%storyboard`
+and `%imagenb`.
 
 Thin glue: parse the cell (`magic_args`), call `imagenb.api`, display the `ImageSet`. A user
 error prints one line, `imagenb: <what to do>`, on stderr instead of a traceback. The API
@@ -15,7 +16,14 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Int, Unicode, observe
 
@@ -77,7 +85,7 @@ class ImagenbMagics(Magics):
 
     def _document(self) -> None:
         """Put the current defaults into the help `%imagegen?` shows."""
-        for magic in (ImagenbMagics.imagegen, ImagenbMagics.imageedit):
+        for magic in (ImagenbMagics.imagegen, ImagenbMagics.imageedit, ImagenbMagics.storyboard):
             magic.__doc__ = magic_args.help_text(magic.parser, self._defaults())
 
     # --- the magics ---------------------------------------------------------------------------
@@ -105,6 +113,27 @@ class ImagenbMagics(Magics):
         if not args.images:
             raise UsageError("give the image(s) to edit with -i IMAGE (a variable or a path)")
         self._run(args)
+
+    @magic_arguments()  # type: ignore[untyped-decorator]  # IPython's magic_arguments is untyped
+    @magic_args.storyboard_options
+    @magic_args.request_options
+    @no_var_expand
+    @cell_magic
+    def storyboard(self, line: str, cell: str) -> None:
+        """Make a comic page: `%%storyboard [options]` with one panel per line
+        (`description | caption: narration | Mira: words`), characters from
+        `-c NAME="description"` or `-c NAME=IMAGE`. Panels are square unless -s says
+        otherwise; `-o VAR` keeps the Storyboard; `--save comic.png` (or .pdf) writes the
+        pages, replacing earlier ones of that name. `{name}` in the body is filled from your
+        variables."""
+        defaults = self._defaults()
+        if defaults.get("size") == "auto":
+            del defaults["size"]  # the storyboard's own default (square panels)
+        args = magic_args.parse(self.storyboard.parser, line, cell, defaults)
+        try:
+            self._storyboard(args)
+        except (ImagenbError, FileNotFoundError) as exc:
+            _fail(exc)
 
     @no_var_expand
     @line_magic
@@ -178,6 +207,44 @@ class ImagenbMagics(Magics):
         if plan:
             saved = magic_args.save(result, *plan)
             print("saved " + ", ".join(str(p) for p in saved))
+
+    def _storyboard(self, args: magic_args.MagicArgs) -> None:
+        from . import progress, storyboards
+
+        ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+        body, unfilled = magic_args.interpolate(args.prompt, ns)
+        if unfilled:
+            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+        cfg = _config_for(args.backend)
+        board = storyboards.prepare(
+            body,
+            characters=magic_args.characters(args.characters, args.cast, ns),
+            style=args.style,
+            layout=args.layout or "2x2",
+            chain=args.chain,
+            cfg=cfg,
+            **args.params(),
+        )
+        if args.estimate:
+            print(_estimate_line(board.plan(fresh=args.fresh), cfg))
+            return
+        if args.save:
+            storyboards.check_target(args.save)
+        try:
+            board.run(fresh=args.fresh, stream=args.stream)
+        except KeyboardInterrupt:
+            print(
+                "imagenb: interrupted; finished panels are in the store, so running the cell "
+                "again asks only for the rest",
+                file=sys.stderr,
+            )
+            raise
+        if args.out:
+            ns[args.out] = board
+        if not progress.in_notebook():  # in a notebook the live view above is the result
+            _show(board)
+        if args.save:
+            print("saved " + ", ".join(str(p) for p in board.save(args.save)))
 
 
 def register(ipython: Any) -> None:

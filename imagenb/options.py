@@ -2,7 +2,8 @@
 
 Each entry is `(flags, argparse keyword arguments)`; `add_to(parser)` applies them to an
 argparse parser, and the magics apply the same entries through IPython's `magic_arguments`.
-`MAGIC_OPTIONS` (every magic) and `EDIT_OPTIONS` (`%%imageedit`) exist only in the magics.
+`MAGIC_OPTIONS` (every magic), `EDIT_OPTIONS` (`%%imageedit`) and `STORYBOARD_OPTIONS`
+(`%%storyboard`) exist only in the magics.
 """
 
 from __future__ import annotations
@@ -79,6 +80,33 @@ EDIT_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--input-fidelity",), {"help": "high or low, on models that let you choose"}),
 ]
 
+STORYBOARD_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (
+        ("-c", "--character"),
+        {
+            "dest": "characters",
+            "action": "append",
+            "metavar": "NAME=WHO",
+            "help": 'a recurring character: NAME="a description" (a reference image is '
+            "made first) or NAME=IMAGE (a variable, a path or a glob); repeat for more",
+        },
+    ),
+    (
+        ("--cast",),
+        {"metavar": "VAR", "help": "a variable holding a dict of name -> description or images"},
+    ),
+    (("--style",), {"help": "the look of every panel, such as 'ink and watercolour'"}),
+    (("--layout",), {"metavar": "RxC", "help": "panels per page, rows x columns, such as 2x2"}),
+    (
+        ("--chain",),
+        {
+            "action": "store_true",
+            "help": "give each panel the one before it too (later panels then depend on "
+            "earlier ones and run one by one)",
+        },
+    ),
+]
+
 # What an option means when it is not given (help texts of the CLI and the magics).
 DEFAULTS = {
     "model": "the configured model",
@@ -92,6 +120,7 @@ DEFAULTS = {
     "complexity": "the model's",
     "backend": "the configured backend",
     "input_fidelity": "the model's",
+    "layout": "2x2",
 }
 
 PARAMETER_DESTS = PARAMETERS  # options are named after the request parameters they set
