@@ -33,9 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     grid.add_argument("--rows", help="column whose values label the rows")
     grid.add_argument("--cols", help="column whose values label the columns")
     grid.add_argument("--caption", help="column (or {template}) written under each image")
-    grid.add_argument("--batch", action="store_true", help="use the Batch API (coming soon)")
+    grid.add_argument(
+        "--batch", action="store_true", help="use the Batch API: half price, within 24 h"
+    )
     options.add_to(grid)
     grid.add_argument("-o", "--output", required=True, help="sheet.png, .jpg, .html or .pdf")
+
+    batch = sub.add_parser("batch", help="Batch API jobs: list, check, collect, cancel")
+    batch_sub = batch.add_subparsers(dest="action", required=True)
+    batch_sub.add_parser("list", help="the batch jobs recorded in the store, newest first")
+    for name, text in (
+        ("status", "ask the service where a job stands"),
+        ("collect", "wait for a job to finish and store its images"),
+        ("cancel", "cancel a job's unfinished batches (what they made is still collected)"),
+        ("resubmit", "collect a job, then send again what expired or was cancelled"),
+    ):
+        action = batch_sub.add_parser(name, help=text)
+        action.add_argument("id", help="a job id (bj_...), a unique prefix of one, or a batch id")
 
     store = sub.add_parser("store", help="inspect, check, export or import the image store")
     store_sub = store.add_subparsers(dest="action", required=True)
@@ -60,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "grid":
             return _grid(args)
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "store":
             return _store(args)
         return _fake_server(args)
@@ -96,11 +112,7 @@ def _grid(args: argparse.Namespace) -> int:
     from . import config, frames, grids
     from .errors import InvalidRequest
 
-    if args.batch:
-        raise InvalidRequest(
-            "--batch (the Batch API, half price) is coming in a later release; "
-            "run without --batch for now"
-        )
+    mode = "batch" if args.batch else "live"
     if Path(args.output).suffix.lower() not in grids.SAVE_SUFFIXES:
         raise InvalidRequest(f"-o {args.output}: use a .png, .jpg, .html or .pdf file name")
     if args.backend:
@@ -108,7 +120,7 @@ def _grid(args: argparse.Namespace) -> int:
     frame = frames.read_csv(args.csv)
     params = options.request_params(args)
     if args.estimate:
-        print(grids.estimate(frame, prompt=args.prompt_col, fresh=args.fresh, **params))
+        print(grids.estimate(frame, prompt=args.prompt_col, fresh=args.fresh, mode=mode, **params))
         return 0
     result = grids.grid(
         frame,
@@ -116,6 +128,7 @@ def _grid(args: argparse.Namespace) -> int:
         rows=args.rows,
         cols=args.cols,
         caption=args.caption,
+        mode=mode,
         fresh=args.fresh,
         stream=args.stream,
         **params,
@@ -126,6 +139,50 @@ def _grid(args: argparse.Namespace) -> int:
     if failed:
         print(f"imagenb: {failed} cell(s) failed; their errors are in the sheet", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from . import batch, config
+
+    cfg = config.current()
+    if args.action == "list":
+        jobs = batch.jobs(cfg)
+        for record in jobs:
+            print(batch.describe(record))
+        if not jobs:
+            print("no batch jobs in this store")
+        return 0
+    if args.action == "status":
+        record = batch.status(args.id, cfg)
+        print(batch.describe(record))
+        for part in record.parts:
+            done = part.total if part.collected else part.completed + part.failed
+            note = f"  {part.error}" if part.error else ""
+            print(
+                f"  {part.batch_id or '(no batch)'}  {part.status}"
+                f"{' (collected)' if part.collected else ''}  {done}/{part.total} processed, "
+                f"{part.failed} failed{note}"
+            )
+        return 0
+    job = batch.resume(args.id, cfg)
+    label = f"batch {job.ids[0]}"
+    if args.action == "cancel":
+        job.cancel()
+        print(
+            f"{label}: cancel requested; `imagenb batch collect {job.ids[0]}` stores what it made"
+        )
+        return 0
+    run = job.wait(label=label)
+    if args.action == "resubmit":
+        sent = job.resubmit_missing()
+        print(f"{label}: {sent} request(s) sent again")
+        run = job.wait(label=label)
+    stored = run.done + run.cached
+    print(f"{label}: {stored} image(s) in the store, ${run.usd:.4f} at the batch price")
+    if run.failed:
+        reasons = list(dict.fromkeys(str(e) for e in run.errors if e is not None))
+        print(f"imagenb: {run.failed} failed: {'; '.join(reasons[:3])}", file=sys.stderr)
+    return 1 if run.failed else 0
 
 
 def _store(args: argparse.Namespace) -> int:

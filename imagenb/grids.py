@@ -73,35 +73,49 @@ def grid(
     `params` per row, so `cols="quality"` compares qualities. `caption` is a column name or a
     `str.format` template over the row. Stored images are free; a grid over the budget, or
     over `MAX_IMAGES` images, raises before anything is sent. `wait=False` returns at once
-    and keeps filling in the notebook view.
+    and keeps filling in the notebook view. `mode="batch"` sends the grid through the OpenAI
+    Batch API (half price, done within 24 h); the job is kept in the store, so re-running the
+    cell after a restart picks it up instead of paying again.
     """
-    if mode == "batch":
-        raise InvalidRequest(
-            "mode='batch' (the OpenAI Batch API at half price) is not available yet; it is "
-            "coming in a later release. Use mode='live' for now."
-        )
     if mode not in MODES:
         raise InvalidRequest(f"mode={mode!r} is not a grid mode; choose one of: live, batch")
     cfg = config.current()
+    if mode == "batch":
+        from . import batch
+
+        if stream:
+            raise InvalidRequest("stream=True shows images as they are drawn; use mode='live'")
+        batch.require_support(cfg)
     result = _prepare(frame, prompt, rows, cols, caption, params, cfg)
-    plan = api.plan(result.requests, cfg, fresh=fresh)
+    plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
     result.plan_line = _plan_line(plan, cfg)
     view = _open_view()
     if view is None:
         print(result.plan_line)
     api.check_budget(plan, cfg)  # BudgetExceeded: nothing sent, nothing shown but the line
-    result._start(view, fresh=fresh, stream=stream, background=not wait)
+    result._start(view, fresh=fresh, stream=stream, background=not wait, mode=mode)
     if wait:
         result.wait()
     return result
 
 
-def estimate(frame: Any, *, prompt: str = "prompt", fresh: bool = False, **params: Any) -> Estimate:
+def estimate(
+    frame: Any, *, prompt: str = "prompt", fresh: bool = False, mode: str = "live", **params: Any
+) -> Estimate:
     """What `grid(frame, ...)` would make and cost now (stored images free). No network."""
     cfg = config.current()
-    return api.plan(
-        _prepare(frame, prompt, None, None, None, params, cfg).requests, cfg, fresh=fresh
-    )
+    requests = _prepare(frame, prompt, None, None, None, params, cfg).requests
+    return _plan(requests, cfg, fresh=fresh, mode=mode)
+
+
+def _plan(
+    requests: Sequence[request.ImageRequest], cfg: config.Config, *, fresh: bool, mode: str
+) -> Estimate:
+    if mode == "batch":  # at the batch price; what a recorded batch job covers is paid for
+        from . import batch
+
+        return batch.estimate(requests, cfg, fresh=fresh)
+    return api.plan(requests, cfg, fresh=fresh)
 
 
 def _prepare(
@@ -170,6 +184,7 @@ def _plan_line(plan: Estimate, cfg: config.Config) -> str:
         parts[0] += f", {plan.cached_images} already in the store (free)"
     backend = session.backend_name(cfg)
     note = " if real (preview backend)" if backend == "preview" else " est."
+    note += " at the batch price" if plan.batch else ""
     parts.append(f"{made} to make ~${plan.usd:.4f}{note}")
     left = session.budget_left(cfg)
     parts.append("no budget set" if left is None else f"budget left ${left:.4f}")
@@ -203,7 +218,7 @@ class Grid:
         self.requests = [requests[firsts[u]] for u in range(len(unique))]
         self._row_requests = list(requests)
         self._captions = frames.captions(tab, layout, prompt, caption)
-        self._job: api.Job | None = None
+        self._job: api.Job | None = None  # a batch.BatchJob in batch mode
         self._live: LiveView | None = None
         self._partials: dict[tuple[int, int], bytes] = {}
         self._partial_count = 0
@@ -213,7 +228,13 @@ class Grid:
     # --- running --------------------------------------------------------------------------
 
     def _start(
-        self, view: NotebookView | None, *, fresh: bool, stream: bool, background: bool
+        self,
+        view: NotebookView | None,
+        *,
+        fresh: bool,
+        stream: bool,
+        background: bool,
+        mode: str = "live",
     ) -> None:
         """Send what is missing (budget already checked); show `view` at once."""
         if stream:
@@ -227,15 +248,23 @@ class Grid:
             from .grid_html import LiveView
 
             self._live = LiveView(self, view)
-        self._job = api.start(
-            self.requests,
-            self.config,
-            fresh=fresh,
-            stream=stream,
-            on_image=self._on_image,
-            on_partial=self._on_partial if stream else None,
-            check=False,
-        )
+        if mode == "batch":
+            from . import batch
+
+            label = f"grid of {len(self.table)}: {self.requests[0].prompt[:60]}"
+            self._job = batch.start(
+                self.requests, self.config, label=label, fresh=fresh, check=False
+            )
+        else:
+            self._job = api.start(
+                self.requests,
+                self.config,
+                fresh=fresh,
+                stream=stream,
+                on_image=self._on_image,
+                on_partial=self._on_partial if stream else None,
+                check=False,
+            )
         if self._live is not None and background:
             self._live.follow(self._job)
 

@@ -20,7 +20,7 @@ _BAR = 24
 
 
 def summary(run: Run) -> str:
-    """`12/64 done · 3 cached · 1 failed · $0.4210 · ETA 14s`"""
+    """`12/64 done · 3 cached · 1 failed · $0.4210 · ETA 14s` (and a remote executor's note)"""
     parts = [f"{run.done + run.cached}/{run.total} done"]
     if run.cached:
         parts.append(f"{run.cached} cached")
@@ -32,11 +32,16 @@ def summary(run: Run) -> str:
         parts.append(f"{run.finished - run.started:.1f}s")
     elif eta is not None:
         parts.append(f"ETA {eta:.0f}s")
+    if run.note:
+        parts.append(run.note)
     return " · ".join(parts)
 
 
 def _fraction(run: Run) -> float:
-    return (run.done + run.cached + run.failed) / run.total if run.total else 1.0
+    if not run.total:
+        return 1.0
+    settled = max(run.done + run.failed, run.remote_settled)  # a batch reports before delivery
+    return (settled + run.cached) / run.total
 
 
 def in_notebook() -> bool:

@@ -136,8 +136,60 @@ def _create_images(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX images_sha256 ON images (sha256)")
 
 
+def _create_batches(conn: sqlite3.Connection) -> None:
+    """Batch jobs (`imagenb.batch_store`): a job is one submission, split into parts (one
+    remote batch each); every request line is a row keyed by its store key (the custom_id)."""
+    conn.execute(
+        """CREATE TABLE batch_jobs (
+            id TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            label TEXT,
+            backend TEXT NOT NULL,
+            base_url TEXT
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE batch_parts (
+            job_id TEXT NOT NULL REFERENCES batch_jobs (id),
+            part INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            owner TEXT,
+            batch_id TEXT,
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            total INTEGER NOT NULL DEFAULT 0,
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            updated REAL NOT NULL,
+            collected INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, part)
+        )"""
+    )
+    conn.execute("CREATE INDEX batch_parts_batch_id ON batch_parts (batch_id)")
+    conn.execute(
+        """CREATE TABLE batch_lines (
+            job_id TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL,
+            variant INTEGER NOT NULL,
+            input_keys TEXT NOT NULL,
+            estimate_usd REAL NOT NULL,
+            error TEXT,
+            PRIMARY KEY (job_id, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX batch_lines_key ON batch_lines (key)")
+
+
 # Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_images]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_images, _create_batches]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -276,11 +276,11 @@ def test_bad_grids_are_refused_before_sending(fake, frame, params, match):
     assert fake.stats.requests == 0
 
 
-def test_axes_must_be_columns_and_batch_is_coming():
+def test_axes_must_be_columns_and_batch_needs_a_batch_backend():
     with pytest.raises(InvalidRequest, match="rows='colour' is not a column"):
         ig.grid(matrix(), rows="colour")
-    with pytest.raises(InvalidRequest, match="coming in a later release"):
-        ig.grid(matrix(), mode="batch")
+    with pytest.raises(InvalidRequest, match="OpenAI Batch API"):
+        ig.grid(matrix(), mode="batch")  # the preview backend has no batches
     with pytest.raises(InvalidRequest, match="choose one of"):
         ig.grid(matrix(), mode="fast")
 
@@ -388,8 +388,9 @@ def test_cli_grid_writes_a_sheet(fake, tmp_path, capsys):
                      "-s", "square", "-o", str(out)])  # fmt: skip
     assert code == 0 and out.is_file() and fake.stats.image_requests == 12
     assert str(out) in capsys.readouterr().out
-    assert cli.main(["grid", str(csv), "--batch", "-o", str(out)]) == 2
-    assert "coming in a later release" in capsys.readouterr().err
+    code = cli.main(["grid", str(csv), "--rows", "animal", "--cols", "style", "-q", "low",
+                     "-s", "square", "--batch", "-o", str(out)])  # fmt: skip
+    assert code == 0 and fake.stats.batches_created == 0  # every cell is in the store
     assert cli.main(["grid", str(csv), "-o", str(tmp_path / "sheet.gif")]) == 2
     assert "use a .png" in capsys.readouterr().err and fake.stats.image_requests == 12
     assert cli.main(["grid", str(csv), "--estimate", "-q", "low", "-o", str(out)]) == 0

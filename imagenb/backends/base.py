@@ -3,15 +3,21 @@
 A backend turns one validated `ImageRequest` into encoded images. It does no caching,
 retrying, pacing or cost accounting: the engine does those once, for every backend. Errors
 are raised as `imagenb.errors` classes, with `retryable` set truthfully.
+
+A backend that can also run asynchronous batch jobs (OpenAI's Batch API) implements
+`BatchBackend` as well: files in and out, and a batch's lifecycle. `imagenb.batch` builds the
+request lines and does everything else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from ..config import Config
+from ..errors import BackendError
 from ..request import ImageRequest
 
 
@@ -61,4 +67,76 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; the backend is not used afterwards."""
+        ...
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+BatchEndpoint = Literal["/v1/images/generations", "/v1/images/edits"]
+FilePurpose = Literal["batch", "vision"]
+BATCH_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+@dataclass(frozen=True)
+class BatchProblem:
+    """Why a batch failed validation: `line` is 1-based in the input file, when known."""
+
+    line: int | None
+    code: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A batch as the service reports it. The counts are requests, not images."""
+
+    id: str
+    status: str
+    endpoint: str
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    created_at: float | None = None
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    problems: tuple[BatchProblem, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        """No further change will come: results (if any) can be downloaded."""
+        return self.status in BATCH_TERMINAL
+
+
+@runtime_checkable
+class BatchBackend(Protocol):
+    """The Files and Batches calls batch mode needs, each raising `imagenb.errors`."""
+
+    async def upload_file(
+        self, filename: str, content: bytes | Path, *, purpose: FilePurpose, mime: str
+    ) -> str:
+        """Upload a file; returns its id."""
+        ...
+
+    async def create_batch(
+        self, input_file_id: str, endpoint: BatchEndpoint, *, metadata: Mapping[str, str]
+    ) -> BatchState: ...
+
+    async def retrieve_batch(self, batch_id: str) -> BatchState: ...
+
+    async def cancel_batch(self, batch_id: str) -> BatchState: ...
+
+    def list_batches(self) -> AsyncIterator[BatchState]:
+        """Every batch of the account, newest first (paged lazily)."""
+        ...
+
+    async def download_file(self, file_id: str, target: Path) -> int:
+        """Stream a file's content to `target` (results can be gigabytes); returns its size."""
+        ...
+
+    def batch_error(
+        self, status: int | None, error: Mapping[str, Any], *, request_id: str | None = None
+    ) -> BackendError:
+        """The imagenb error for one failed line: its HTTP status and API error object."""
         ...

@@ -2,7 +2,9 @@
 
 It uses the SDK's async client with the SDK's own retries switched off (`max_retries=0`), so the
 engine's single retry policy decides what is tried again, and it maps every SDK exception onto
-`imagenb.errors` with `retryable` and the server's `retry-after` filled in.
+`imagenb.errors` with `retryable` and the server's `retry-after` filled in. It also implements
+`BatchBackend` (Files and Batches) for `imagenb.batch`; a failed batch line's error object is
+mapped by the same rules as an HTTP error.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import base64
 import email.utils
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import openai
@@ -25,7 +28,15 @@ from ..errors import (
     TransientError,
 )
 from ..request import ImageRequest
-from .base import Partial, PartialCallback, Response
+from .base import (
+    BatchEndpoint,
+    BatchProblem,
+    BatchState,
+    FilePurpose,
+    Partial,
+    PartialCallback,
+    Response,
+)
 
 _RESOLVED = ("size", "quality", "background", "output_format")
 
@@ -113,6 +124,69 @@ class OpenAIBackend:
             raise TransientError(f"the stream ended after {len(images)} of {params['n']} images")
         return Response(images, usage, resolved=resolved)
 
+    # --- the Batch API ------------------------------------------------------------------------
+
+    async def upload_file(
+        self, filename: str, content: bytes | Path, *, purpose: FilePurpose, mime: str
+    ) -> str:
+        try:
+            uploaded = await self._client.files.create(
+                file=(filename, content, mime), purpose=purpose
+            )
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        return uploaded.id
+
+    async def create_batch(
+        self, input_file_id: str, endpoint: BatchEndpoint, *, metadata: Mapping[str, str]
+    ) -> BatchState:
+        try:
+            batch = await self._client.batches.create(
+                input_file_id=input_file_id,
+                endpoint=endpoint,
+                completion_window="24h",
+                metadata=dict(metadata),
+            )
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        return _batch_state(batch)
+
+    async def retrieve_batch(self, batch_id: str) -> BatchState:
+        try:
+            return _batch_state(await self._client.batches.retrieve(batch_id))
+        except openai.APIError as exc:
+            raise translate(exc) from None
+
+    async def cancel_batch(self, batch_id: str) -> BatchState:
+        try:
+            return _batch_state(await self._client.batches.cancel(batch_id))
+        except openai.APIError as exc:
+            raise translate(exc) from None
+
+    async def list_batches(self) -> AsyncIterator[BatchState]:
+        try:
+            async for batch in self._client.batches.list(limit=100):
+                yield _batch_state(batch)
+        except openai.APIError as exc:
+            raise translate(exc) from None
+
+    async def download_file(self, file_id: str, target: Path) -> int:
+        size = 0
+        try:
+            async with self._client.files.with_streaming_response.content(file_id) as response:
+                with open(target, "wb") as fh:
+                    async for chunk in response.iter_bytes(1 << 20):
+                        fh.write(chunk)
+                        size += len(chunk)
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        return size
+
+    def batch_error(
+        self, status: int | None, error: Mapping[str, Any], *, request_id: str | None = None
+    ) -> BackendError:
+        return error_from(status, error, request_id=request_id)
+
 
 def _response(result: Any) -> Response:
     images = [base64.b64decode(item.b64_json) for item in result.data or []]
@@ -121,6 +195,28 @@ def _response(result: Any) -> Response:
         _dump(result.usage),
         request_id=getattr(result, "_request_id", None),
         resolved={k: getattr(result, k, None) for k in _RESOLVED},
+    )
+
+
+def _batch_state(batch: Any) -> BatchState:
+    counts = batch.request_counts
+    problems = tuple(
+        BatchProblem(e.line, e.code, e.message or e.code or "invalid line")
+        for e in ((batch.errors.data or []) if batch.errors else [])
+    )
+    return BatchState(
+        id=batch.id,
+        status=batch.status,
+        endpoint=batch.endpoint,
+        input_file_id=batch.input_file_id,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        created_at=batch.created_at,
+        total=counts.total if counts else 0,
+        completed=counts.completed if counts else 0,
+        failed=counts.failed if counts else 0,
+        problems=problems,
+        metadata=dict(batch.metadata or {}),
     )
 
 
@@ -164,23 +260,39 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 def translate(exc: openai.APIError) -> BackendError:
     """Map an SDK exception to the imagenb error a user (and the retry policy) can act on."""
-    body = exc.body if isinstance(exc.body, Mapping) else {}
-    code, kind = exc.code, exc.type
-    message = str(body.get("message") or exc.message)
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts
         return TransientError(f"connection problem: {exc.message}")
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    error = {**body, "code": exc.code, "type": exc.type}
+    error["message"] = str(body.get("message") or exc.message)
     request_id = getattr(exc, "request_id", None)
+    if not isinstance(exc, openai.APIStatusError):  # an error event inside a stream
+        return error_from(None, error, request_id=request_id)
+    return error_from(exc.status_code, error, headers=exc.response.headers, request_id=request_id)
+
+
+def error_from(
+    status: int | None,
+    error: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+    request_id: str | None = None,
+) -> BackendError:
+    """The imagenb error for an API error object (`code`, `type`, `message`, ...) and its HTTP
+    status: None for an error without one (a stream's error event)."""
+    code, kind = error.get("code"), error.get("type")
+    message = str(error.get("message") or code or "no message")
     if code == "moderation_blocked":
-        details = body.get("moderation_details") or {}
+        details = error.get("moderation_details") or {}
         return ModerationBlocked(
             f"blocked by the safety system: {message}",
             categories=details.get("categories") or (),
             stage=details.get("moderation_stage"),
             request_id=request_id,
         )
-    if not isinstance(exc, openai.APIStatusError):  # an error event inside a stream
+    if status is None:
         return BackendError(f"the service reported an error: {message}", code=code)
-    status, headers = exc.status_code, exc.response.headers
+    headers = headers or {}
     if status == 429 and (kind == "insufficient_quota" or code == "insufficient_quota"):
         return QuotaExceeded(
             f"out of quota ({code}): {message} — add credit or raise the spend limit",

@@ -12,7 +12,7 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,10 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     settled: threading.Event = field(default_factory=threading.Event)
+    # Set by a remote executor (the Batch API): what it reports, and how many of the images
+    # it has finished, whether or not they have been collected into the store yet.
+    note: str = ""
+    remote_settled: int = 0
 
     def __post_init__(self) -> None:
         self.results = [[None] * r.n for r in self.requests]
@@ -98,21 +102,7 @@ class Engine:
         return run
 
     def _serve_cached(self, run: Run, on_image: ImageSink | None) -> list[list[int]]:
-        """Fill in every stored variant; return the missing variant indices per request."""
-        keys = {r.key(v): (i, v) for i, r in enumerate(run.requests) for v in range(r.n)}
-        found = self.store.get_many(list(keys))
-        missing: list[list[int]] = [[] for _ in run.requests]
-        for key, (index, variant) in keys.items():
-            row = found.get(key)
-            if row is None:
-                missing[index].append(variant)
-                continue
-            image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=self.thumbnail_px)
-            run.results[index][variant] = image
-            run.cached += 1
-            if on_image:
-                on_image(index, image)
-        return missing
+        return serve_cached(self.store, run, self.thumbnail_px, on_image)
 
     async def _one(
         self,
@@ -187,39 +177,101 @@ class Engine:
         else:
             usd, is_estimate = cost.estimate(request, images=len(variants)).usd, True
         share = usd / len(variants)
-        params = {**request.params(), "n": len(variants), **_resolved(response)}
-        images = []
-        for variant, data in zip(variants, response.images, strict=True):
-            key = request.key(variant)
-            row = self.store.put(
-                key=key,
-                data=_with_provenance(data, request, key, variant, params, self.backend.name),
-                prompt=request.prompt,
-                model=request.model,
-                backend=self.backend.name,
-                params=params,
+        params = {**request.params(), "n": len(variants), **resolved_params(response.resolved)}
+        origin = Origin.of(request, self.backend.name)
+        return [
+            write_image(
+                self.store,
+                origin,
+                data,
+                key=request.key(variant),
                 variant=variant,
+                params=params,
                 usage=response.usage,
                 cost_usd=share,
                 cost_is_estimate=is_estimate,
                 latency_s=latency,
                 request_id=response.request_id,
-                kind=request.kind,
-                input_keys=[i.sha256 for i in request.images],
+                thumbnail_px=self.thumbnail_px,
             )
-            images.append(
-                GeneratedImage.from_stored(row, cached=False, thumbnail_px=self.thumbnail_px)
-            )
-        return images
+            for variant, data in zip(variants, response.images, strict=True)
+        ]
 
 
-def _with_provenance(
+def serve_cached(
+    store: Store, run: Run, thumbnail_px: int, on_image: ImageSink | None = None
+) -> list[list[int]]:
+    """Fill in every stored variant of `run`; return the missing variant indices per request."""
+    keys = {r.key(v): (i, v) for i, r in enumerate(run.requests) for v in range(r.n)}
+    found = store.get_many(list(keys))
+    missing: list[list[int]] = [[] for _ in run.requests]
+    for key, (index, variant) in keys.items():
+        row = found.get(key)
+        if row is None:
+            missing[index].append(variant)
+            continue
+        image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=thumbnail_px)
+        run.results[index][variant] = image
+        run.cached += 1
+        if on_image:
+            on_image(index, image)
+    return missing
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What made an image, as recorded with it: enough to store a result whose `ImageRequest`
+    is gone (a batch collected by another process)."""
+
+    prompt: str
+    model: str
+    kind: str
+    input_keys: tuple[str, ...]
+    backend: str
+
+    @classmethod
+    def of(cls, request: ImageRequest, backend: str) -> Origin:
+        inputs = tuple(i.sha256 for i in request.images)
+        return cls(request.prompt, request.model, request.kind, inputs, backend)
+
+
+def write_image(
+    store: Store,
+    origin: Origin,
     data: bytes,
-    request: ImageRequest,
+    *,
     key: str,
     variant: int,
     params: dict[str, Any],
-    backend: str,
+    usage: dict[str, Any] | None,
+    cost_usd: float,
+    cost_is_estimate: bool,
+    latency_s: float | None,
+    request_id: str | None,
+    thumbnail_px: int,
+) -> GeneratedImage:
+    """Store one image (atomically, provenance embedded) and return it as a fresh result."""
+    row = store.put(
+        key=key,
+        data=_with_provenance(data, origin, key, variant, params),
+        prompt=origin.prompt,
+        model=origin.model,
+        backend=origin.backend,
+        params=params,
+        variant=variant,
+        usage=usage,
+        cost_usd=cost_usd,
+        cost_is_estimate=cost_is_estimate,
+        latency_s=latency_s,
+        request_id=request_id,
+        kind=origin.kind,
+        input_keys=origin.input_keys,
+    )
+    return GeneratedImage.from_stored(row, cached=False, thumbnail_px=thumbnail_px)
+
+
+def _with_provenance(
+    data: bytes, origin: Origin, key: str, variant: int, params: dict[str, Any]
 ) -> bytes:
     """The image bytes with what made them written inside (PNG iTXt, JPEG COM, WebP XMP)."""
     header = provenance.probe(data)
@@ -228,17 +280,17 @@ def _with_provenance(
     meta = {
         "imagenb": __version__,
         "key": key,
-        "prompt": request.prompt,
-        "model": request.model,
-        "backend": backend,
+        "prompt": origin.prompt,
+        "model": origin.model,
+        "backend": origin.backend,
         "params": params,
         "variant": variant,
-        "inputs": [i.sha256 for i in request.images],
+        "inputs": list(origin.input_keys),
         "created": time.time(),
     }
     return provenance.embed(data, header.format, meta)
 
 
-def _resolved(response: Response) -> dict[str, Any]:
+def resolved_params(resolved: Mapping[str, Any]) -> dict[str, Any]:
     """What the server chose where the request said `auto`, under `resolved_*` names."""
-    return {f"resolved_{k}": v for k, v in response.resolved.items() if v is not None}
+    return {f"resolved_{k}": v for k, v in resolved.items() if v is not None}
