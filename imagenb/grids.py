@@ -336,33 +336,7 @@ class Grid:
         """The input columns plus `variant`, `image`, `path`, `status`, `error`, `cost_usd`
         (what this run paid: 0 for cached) and `latency_s`; one row per image (per input row
         when n = 1), indexed like the input frame."""
-        import pandas as pd
-
-        records: list[dict[str, Any]] = []
-        positions: list[int] = []
-        for i, row in enumerate(self.table.rows):
-            for item in self.items(i):
-                image = item.image
-                records.append(
-                    {
-                        **row,
-                        "variant": item.variant,
-                        "image": image,
-                        "path": item.path,
-                        "status": item.status,
-                        "error": item.error,
-                        "cost_usd": (0.0 if image.cached else image.cost_usd) if image else None,
-                        "latency_s": image.latency_s if image and not image.cached else None,
-                    }
-                )
-                positions.append(i)
-        columns = [*self.table.columns, *frames.RESULT_COLUMNS]
-        base = self.table.index
-        index = base.take(positions) if base is not None else None  # name, MultiIndex kept
-        out = pd.DataFrame(records, columns=columns, index=index)
-        out["cost_usd"] = out["cost_usd"].astype("float64")
-        out["latency_s"] = out["latency_s"].astype("float64")
-        return out
+        return frames.results_frame(self.table, [self.items(i) for i in range(len(self.table))])
 
     def counts(self) -> dict[str, int]:
         found = dict.fromkeys(STATUSES, 0)
