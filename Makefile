@@ -8,6 +8,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 APT_PACKAGES := fonts-noto-cjk fonts-noto-core fonts-dejavu-core
+# The panel's browser test drives Debian's Chromium (Playwright cannot download one here).
+TEST_APT_PACKAGES := chromium
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench system-deps clean
@@ -30,6 +32,7 @@ demo: $(STAMP) system-deps
 	$(BIN)/python scripts/demo.py --out out
 
 test: $(STAMP) system-deps
+	@bash scripts/install-system-deps.sh $(TEST_APT_PACKAGES)
 	$(BIN)/python -m ruff check imagenb tests benchmarks scripts
 	$(BIN)/python -m mypy
 	IMAGENB_STORE=$$(mktemp -d) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -25,6 +25,11 @@ _EXPORTS = {
     "grid": "imagenb.grids",
     "Grid": "imagenb.grids",
     "prompt_matrix": "imagenb.frames",
+    "check_text": "imagenb.textcheck",
+    "TextCheck": "imagenb.textcheck",
+    "storyboard": "imagenb.storyboards",
+    "Storyboard": "imagenb.storyboards",
+    "panel": "imagenb.panels",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -39,7 +44,10 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
+    from .panels import panel
     from .results import GeneratedImage, ImageSet
+    from .storyboards import Storyboard, storyboard
+    from .textcheck import TextCheck, check_text
 
 
 def __getattr__(name: str) -> Any:
@@ -69,7 +77,10 @@ __all__ = [
     "Grid",
     "ImageSet",
     "Spend",
+    "Storyboard",
+    "TextCheck",
     "catalog",
+    "check_text",
     "configure",
     "current_store",
     "edit",
@@ -78,7 +89,9 @@ __all__ = [
     "generate",
     "grid",
     "history",
+    "panel",
     "prompt_matrix",
     "spent",
     "start",
+    "storyboard",
 ]
