@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := fonts-noto-cjk fonts-noto-core fonts-dejavu-core
+APT_PACKAGES := fonts-noto-cjk fonts-noto-core fonts-dejavu-core \
+  tesseract-ocr tesseract-ocr-jpn tesseract-ocr-kor tesseract-ocr-chi-sim tesseract-ocr-hin \
+  tesseract-ocr-ben
 # The panel's browser test drives Debian's Chromium (Playwright cannot download one here).
 TEST_APT_PACKAGES := chromium
 PYTEST_ARGS ?=
@@ -24,7 +26,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $(STAMP)
 
-# Fonts that cover Latin, CJK, Devanagari and Bengali for previews and contact sheets.
+# Fonts that cover Latin, CJK, Devanagari and Bengali for previews and contact sheets, and
+# Tesseract with its language data for the same scripts (ig.check_text, best_of).
 system-deps:
 	@bash scripts/install-system-deps.sh $(APT_PACKAGES)
 

@@ -1,14 +1,14 @@
 """Run every benchmark side by side in one process and print the tables (the README's
 performance section is this output).
 
-    python -m benchmarks.run [all|throughput|overhead|memory|grid|import]
+    python -m benchmarks.run [all|throughput|overhead|memory|grid|import|ocr]
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import grid_cache, importtime, memory, overhead, throughput
+from . import grid_cache, importtime, memory, ocr, overhead, throughput
 
 SUITES = {
     "throughput": throughput.measure,
@@ -16,6 +16,7 @@ SUITES = {
     "memory": memory.measure,
     "grid": grid_cache.measure,
     "import": importtime.measure,
+    "ocr": ocr.measure,
 }
 
 

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import catalog, cost, request, session, textcheck, textmatch
 from . import config as config_mod
-from . import cost, request, session
 from .backends.base import Partial
 from .engine import loop
 from .engine.runner import Run
-from .errors import BudgetExceeded, ImagenbError
+from .errors import BudgetExceeded, ImagenbError, InvalidRequest
 from .progress import PartialPreview, Progress, in_notebook
 from .results import GeneratedImage, ImageSet
 
@@ -44,15 +44,18 @@ def plan(
     fresh: bool = False,
     batch: bool = False,
     partials: int = 0,
+    split: bool = False,
 ) -> cost.Estimate:
-    """What running `requests` would send and cost, counting stored variants as free."""
+    """What running `requests` would send and cost, counting stored variants as free. With
+    `split`, each variant is its own call (and pays for the prompt again)."""
     store = session.store_for(cfg)
     found = set() if fresh else set(store.get_many([k for r in requests for k in r.variant_keys()]))
     total = cost.ZERO
     for r in requests:
         missing = sum(1 for k in r.variant_keys() if k not in found)
-        if missing:
-            total += cost.estimate(r, images=missing, partials=partials, batch=batch)
+        calls = [1] * missing if split else [missing] if missing else []
+        for images in calls:
+            total += cost.estimate(r, images=images, partials=partials, batch=batch)
         total += cost.Estimate(0.0, 0, 0, 0, cached_images=r.n - missing)
     return total
 
@@ -120,12 +123,14 @@ def start(
     on_image: Callable[[int, GeneratedImage], None] | None = None,
     on_partial: Callable[[int, Partial], None] | None = None,
     check: bool = True,
+    split: bool = False,
 ) -> Job:
-    """Begin running `requests` and return at once. Budget checked first unless `check=False`."""
+    """Begin running `requests` and return at once. Budget checked first unless `check=False`.
+    `split` sends each variant as its own call (independent candidates for `best_of`)."""
     cfg = cfg or config_mod.current()
     if check:
         partials = DEFAULT_PARTIAL_IMAGES if stream else 0
-        check_budget(plan(requests, cfg, fresh=fresh, partials=partials), cfg)
+        check_budget(plan(requests, cfg, fresh=fresh, partials=partials, split=split), cfg)
     run = Run(list(requests))
     paid = session.backend_name(cfg) not in ("preview", "replay")
 
@@ -143,6 +148,7 @@ def start(
             partial_images=DEFAULT_PARTIAL_IMAGES if stream else 0,
             on_partial=(on_partial or _ignore) if stream else None,
             on_image=record,
+            split_variants=split,
         )
 
     return Job(run, loop.submit(go()))
@@ -152,25 +158,77 @@ def _ignore(index: int, partial: Partial) -> None:
     """A stream nobody watches (a script): partials are simply dropped."""
 
 
+_NOT_PARAMETERS = ("prompt", "fresh", "stream", "best_of", "check_text")
+
+
 def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: bool) -> ImageSet:
     """Validate and run one request to the end (`arguments`: the caller's keyword arguments),
-    streaming partial previews into the notebook if asked."""
+    streaming partial previews into the notebook if asked. With `best_of=k`, k candidates
+    are made as k calls and come back best first by how their text reads (`check_text`)."""
     cfg = config_mod.current()
-    params = {k: v for k, v in arguments.items() if k not in ("prompt", "fresh", "stream")}
+    params = {k: v for k, v in arguments.items() if k not in _NOT_PARAMETERS}
+    best_of, check_text = arguments.get("best_of"), arguments.get("check_text")
+    if best_of is not None:
+        params["n"] = _candidates(best_of, params, cfg)
+        check_text = True if check_text is None else check_text  # the prompt's quoted text
     req = build(prompt, cfg, **params)
+    expected = textmatch.expected_from(req.prompt, check_text)
+    if expected is not None:
+        textcheck.prepare([expected])  # OCR installed and the language known: before paying
+    split = best_of is not None
+    if split:
+        partials = DEFAULT_PARTIAL_IMAGES if stream else 0
+        estimate = plan([req], cfg, fresh=fresh, partials=partials, split=True)
+        print(_best_of_line(req.n, estimate, expected or "", cfg))  # all k, before sending
+        check_budget(estimate, cfg)
     preview = PartialPreview(cfg.thumbnail_px) if stream and in_notebook() else None
     job = start(
-        [req], cfg, fresh=fresh, stream=stream, on_partial=preview.offer if preview else None
+        [req],
+        cfg,
+        fresh=fresh,
+        stream=stream,
+        on_partial=preview.offer if preview else None,
+        check=not split,
+        split=split,
     )
     title = req.prompt
     run = job.wait(label=title, tick=preview.show_latest if preview else None)
     if preview:
         preview.clear()
-    images = job.images()
+    images: Sequence[GeneratedImage] = job.images()
     errors = [e for e in run.errors if e is not None]
     if errors and not images:
         raise errors[0]
-    return ImageSet(images, title=title)
+    if expected is not None:
+        images = textcheck.rank(images, expected)
+    return ImageSet(images, title=f"best of {req.n}: {title}" if split else title)
+
+
+def _candidates(best_of: Any, params: dict[str, Any], cfg: config_mod.Config) -> int:
+    """`best_of` checked: a whole number of candidates the model allows, and no `n` beside."""
+    most = catalog.lookup(params.get("model") or cfg.model).n_max
+    if isinstance(best_of, bool) or not isinstance(best_of, int) or not 1 <= best_of <= most:
+        raise InvalidRequest(f"best_of={best_of!r}; make a whole number of candidates, 1 to {most}")
+    if params.get("n") not in (None, 1):
+        raise InvalidRequest(
+            f"best_of={best_of} makes {best_of} candidates of one image each and returns them "
+            "all, best first; leave n out"
+        )
+    return best_of
+
+
+def _best_of_line(k: int, estimate: cost.Estimate, expected: str, cfg: config_mod.Config) -> str:
+    """`best of 3: 3 image(s) in 3 request(s): ~$0.0159 est. · checking 'OPEN' · budget ...`"""
+    note = " if real (preview backend)" if session.backend_name(cfg) == "preview" else " est."
+    left = session.budget_left(cfg)
+    text = " / ".join(expected.splitlines())
+    return " · ".join(
+        [
+            f"best of {k}: {estimate}{note}",
+            f"checking the text {text[:60]!r}",
+            "no budget set" if left is None else f"budget left ${left:.4f}",
+        ]
+    )
 
 
 def generate(
@@ -185,10 +243,18 @@ def generate(
     background: str | None = None,
     moderation: str | None = None,
     complexity: str | None = None,
+    best_of: int | None = None,
+    check_text: str | bool | None = None,
     fresh: bool = False,
     stream: bool = False,
 ) -> ImageSet:
     """Generate images from `prompt`, blocking with live progress; stored variants are free.
+
+    `check_text="..."` reads the text in each image (OCR) and returns them best first, each
+    with its `.text_check`; `True` checks the prompt's quoted text. `best_of=k` makes k
+    candidates as k separate calls (the cost of all k is printed before sending) and scores
+    them the same way (by default against the quoted text of the prompt), so any backend
+    gets the model's "self-check": the first image is the one whose text reads best.
 
     Ctrl-C stops it; images that already arrived are kept in the store.
     """

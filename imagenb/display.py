@@ -228,6 +228,14 @@ def _figure(img: Displayable, px: int) -> str:
         meta += f" · {img.latency_s:.1f} s"
     if img.cached:
         meta += f'<span class="imagenb-badge" title="{_CACHED_TIP}">cached</span>'
+    check = getattr(img, "text_check", None)  # a TextCheck, when the text was checked
+    if check is not None:
+        colour = "#15803d" if check.passed else "#b91c1c"
+        tip = _e(_clip(check.describe(), PROMPT_CHARS))
+        meta += (
+            f'<span class="imagenb-badge" style="color:{colour}" title="{tip}">'
+            f"{_e(check.badge())}</span>"
+        )
     notice = f'<div class="imagenb-preview">{_e(PREVIEW_NOTICE)}</div>' if _is_preview(img) else ""
     return (
         f'<figure class="imagenb-fig" style="width:{max(width, 160)}px">'
@@ -279,6 +287,9 @@ def image_text(img: Displayable) -> str:
     parts = [" ".join(_settings(img)), _cost(img)]
     if img.cached:
         parts.append("cached")
+    check = getattr(img, "text_check", None)
+    if check is not None:
+        parts.append(check.badge())
     if _is_preview(img):
         parts.append("PREVIEW")
     return f"GeneratedImage({_clip(img.prompt, 60)!r}, {', '.join(parts)}) -> {img.path}"

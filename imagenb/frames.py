@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_MATRIX_ROWS = 100_000  # a frame this long is already far past any grid worth paying for
 RESULT_COLUMNS = ("variant", "image", "path", "status", "error", "cost_usd", "latency_s")
+CHECK_COLUMNS = ("ocr_text", "cer", "pass")  # added by grid(check_text=...)
 _INT_PARAMETERS = ("n", "output_compression")
 
 
@@ -60,7 +61,7 @@ def table(data: Any) -> Table:
             f"a grid needs a DataFrame (pandas or polars), a list of dicts or a list of prompts; "
             f"got {type(data).__name__}"
         )
-    keep = tuple(c for c in columns if c not in RESULT_COLUMNS)
+    keep = tuple(c for c in columns if c not in RESULT_COLUMNS and c not in CHECK_COLUMNS)
     clean = tuple({c: _plain(row.get(c)) for c in keep} for row in rows)
     return Table(keep, clean, index)
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .grids import Item
     from .results import GeneratedImage
     from .store import Store
+    from .textcheck import TextCheck
 
 THUMB_PX = 384  # stored thumbnail; cells show it at CELL_PX and enlarge to it on click
 CELL_PX = 192
@@ -78,6 +79,9 @@ _CSS = (
     ".imagenb-meta code{font-size:10px}"
     ".imagenb-cap{font-size:11px;opacity:.8;overflow-wrap:anywhere}"
     ".imagenb-summary{margin:2px 0 6px}"
+    ".imagenb-ocr{display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;"
+    "font-size:10px;font-weight:600;color:#fff;background:#15803d}"
+    ".imagenb-ocr-fail{background:#b91c1c}"
     ".imagenb-flag{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;"
     "background:#b45309;color:#fff;font-weight:600;font-size:11px}"
 )
@@ -212,7 +216,17 @@ def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: boo
             f'<div class="imagenb-ph" style="{box}" title="{_e(_clip(item.prompt, TITLE_CHARS))}">'
             f"<div>{_e(_clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
-    return f'<figure class="imagenb-item" style="width:{width}px">{body}{caption}</figure>'
+    badge = _check_badge(item.check) if item.image is not None else ""
+    return f'<figure class="imagenb-item" style="width:{width}px">{body}{badge}{caption}</figure>'
+
+
+def _check_badge(check: TextCheck | None) -> str:
+    """`✓ text CER 0.00` under a checked image, with what was read in its tooltip."""
+    if check is None:
+        return ""  # not checked, or (while live) the check is still running
+    kind = "" if check.passed else " imagenb-ocr-fail"
+    tip = _e(_clip(check.describe(), TITLE_CHARS))
+    return f'<div class="imagenb-ocr{kind}" title="{tip}">{_e(check.badge())}</div>'
 
 
 def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str:
@@ -272,7 +286,9 @@ def sheet_of(grid: GridLike) -> Sheet:
 def _tile(item: Item) -> Tile:
     w, h = item.aspect
     if item.image is not None:
-        return Tile(item.image.path, w, h, caption=item.caption)
+        badge = item.check.badge(symbols=False) if item.check is not None else ""
+        caption = " · ".join(part for part in (badge, item.caption) if part)
+        return Tile(item.image.path, w, h, caption=caption)
     if item.status == "error":
         return Tile(None, w, h, text=item.error or "failed", error=True, caption=item.caption)
     return Tile(None, w, h, text=f"not made: {item.prompt}", caption=item.caption)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import api, config, frames, request, session, sizes
+from . import api, config, frames, request, session, sizes, textcheck, textmatch
 from .backends.base import Partial
 from .errors import ImagenbError, InvalidRequest
 from .progress import in_notebook, summary
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .cost import Estimate
     from .grid_html import LiveView, NotebookView, Thumbnails
+    from .textcheck import TextCheck
 
 MAX_IMAGES = 10_000  # more than this is a mistake to refuse, not a bill to run up
 MODES = ("live", "batch")
@@ -47,6 +48,7 @@ class Item:
     error: str | None
     aspect: tuple[int, int]
     partial: bytes | None = None
+    check: TextCheck | None = None  # how its text read (grids with check_text)
 
     @property
     def path(self) -> Path | None:
@@ -64,6 +66,7 @@ def grid(
     wait: bool = True,
     fresh: bool = False,
     stream: bool = False,
+    check_text: str | bool | None = None,
     **params: Any,
 ) -> Grid:
     """Generate one image per row of `frame` (a pandas or polars DataFrame, a list of dicts or
@@ -75,7 +78,9 @@ def grid(
     over `MAX_IMAGES` images, raises before anything is sent. `wait=False` returns at once
     and keeps filling in the notebook view. `mode="batch"` sends the grid through the OpenAI
     Batch API (half price, done within 24 h); the job is kept in the store, so re-running the
-    cell after a restart picks it up instead of paying again.
+    cell after a restart picks it up instead of paying again. `check_text="column"` reads
+    the text in each image (OCR) and compares it with that column (`True`: with the quoted
+    text of each prompt): `.frame` gains `ocr_text`, `cer` and `pass`, and cells a badge.
     """
     if mode not in MODES:
         raise InvalidRequest(f"mode={mode!r} is not a grid mode; choose one of: live, batch")
@@ -87,6 +92,8 @@ def grid(
             raise InvalidRequest("stream=True shows images as they are drawn; use mode='live'")
         batch.require_support(cfg)
     result = _prepare(frame, prompt, rows, cols, caption, params, cfg)
+    if check_text is not None and check_text is not False:
+        result.expect_text(check_text)  # OCR missing, or no text to check: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
     result.plan_line = _plan_line(plan, cfg)
     view = _open_view()
@@ -224,6 +231,54 @@ class Grid:
         self._partial_count = 0
         self._missing: list[list[int]] = []
         self._thumbs: Thumbnails | None = None
+        self._expected: list[tuple[str, str] | None] = []  # per row: (text, OCR language)
+        self._checked_rows: dict[int, list[int]] = {}  # slot -> rows whose text is checked
+        self._checker: textcheck.Checker | None = None
+
+    def expect_text(self, check_text: str | bool) -> None:
+        """Check that each row's images show the text in column `check_text` (`True`: the
+        quoted text of its prompt). Raises `InvalidRequest`, or `OCRUnavailable` naming what
+        to install, before anything is sent."""
+        if check_text is True:
+            texts = [
+                "\n".join(textmatch.quoted(str(row.get(self.prompt_column) or ""))) or None
+                for row in self.table.rows
+            ]
+            if not any(texts):
+                raise InvalidRequest(
+                    "check_text=True checks the quoted text of each prompt, but no prompt has "
+                    'any (a sign that says "OPEN"); name the column holding the expected text'
+                )
+        elif isinstance(check_text, str) and check_text in self.table.columns:
+            texts = [_text(row.get(check_text)) for row in self.table.rows]
+        else:
+            raise InvalidRequest(
+                f"check_text={check_text!r} is not a column; name the column holding the text "
+                f"each image should show (columns: {', '.join(self.table.columns)}), or pass "
+                "True to check the quoted text of each prompt"
+            )
+        codes = textcheck.prepare(texts)
+        self._expected = [
+            (text, code) if text is not None and code is not None else None
+            for text, code in zip(texts, codes, strict=True)
+        ]
+        for row, slot in enumerate(self._slot):
+            if self._expected[row] is not None:
+                self._checked_rows.setdefault(slot, []).append(row)
+        self._checker = textcheck.Checker(on_done=self._checked)
+
+    def _checked(self) -> None:
+        # On an OCR worker: a background view shows the last check (one waiting redraws).
+        live, checker = self._live, self._checker
+        if live is not None and checker is not None and checker.settled and self.finished:
+            live.refresh(force=True)
+
+    def _check(self, row: int, image: GeneratedImage) -> TextCheck | None:
+        expected = self._expected[row] if self._expected else None
+        if expected is None or self._checker is None:
+            return None
+        self._checker.submit(image, *expected)  # at once if new, else a no-op
+        return self._checker.get(image, expected[0])
 
     # --- running --------------------------------------------------------------------------
 
@@ -271,6 +326,8 @@ class Grid:
     def _on_image(self, slot: int, image: GeneratedImage) -> None:
         # On the engine loop: stay cheap. Whoever waits redraws the view, throttled.
         self._partials.pop((slot, image.variant), None)
+        for row in self._checked_rows.get(slot, ()):  # start reading its text now (on a worker)
+            self._check(row, image)
 
     def _on_partial(self, slot: int, partial: Partial) -> None:
         missing = self._missing[slot] if slot < len(self._missing) else []
@@ -287,7 +344,8 @@ class Grid:
         if self._job is None:
             return ()
         run = self._job.run
-        return (run.done, run.cached, run.failed, self._partial_count, int(self.finished))
+        checked = self._checker.done if self._checker is not None else 0
+        return (run.done, run.cached, run.failed, self._partial_count, int(self.finished), checked)
 
     def wait(self, *, progress: bool = True) -> Grid:
         """Block until every cell is done or failed (Ctrl-C stops it; finished images stay)."""
@@ -298,6 +356,13 @@ class Grid:
             self._live.wait(job)
         else:
             job.wait(progress=progress, label="grid")
+        if self._checker is not None:
+            for row in range(len(self.table)):
+                self.items(row)  # submits the checks of images that came another way
+            live = self._live
+            self._checker.wait(tick=live.refresh if live is not None else None)
+            if live is not None:
+                live.refresh(force=True)
         return self
 
     def cancel(self) -> None:
@@ -324,9 +389,19 @@ class Grid:
             else:
                 status, message = "pending", None
             partial = self._partials.get((slot, v)) if status == "pending" else None
+            check = self._check(row, image) if image is not None else None
             out.append(
                 Item(
-                    row, v, status, req.prompt, self._captions[row], image, message, aspect, partial
+                    row,
+                    v,
+                    status,
+                    req.prompt,
+                    self._captions[row],
+                    image,
+                    message,
+                    aspect,
+                    partial,
+                    check,
                 )
             )
         return out
@@ -335,8 +410,13 @@ class Grid:
     def frame(self) -> pd.DataFrame:
         """The input columns plus `variant`, `image`, `path`, `status`, `error`, `cost_usd`
         (what this run paid: 0 for cached) and `latency_s`; one row per image (per input row
-        when n = 1), indexed like the input frame."""
-        return frames.results_frame(self.table, [self.items(i) for i in range(len(self.table))])
+        when n = 1), indexed like the input frame. With `check_text`, also `ocr_text`, `cer`
+        and `pass` (empty for rows without expected text, and until a check is done)."""
+        per_row = [self.items(i) for i in range(len(self.table))]
+        out = frames.results_frame(self.table, per_row)
+        if self._checker is not None:
+            textcheck.add_columns(out, [item.check for items in per_row for item in items])
+        return out
 
     def counts(self) -> dict[str, int]:
         found = dict.fromkeys(STATUSES, 0)
@@ -404,6 +484,10 @@ class Grid:
         counts = ", ".join(f"{v} {k}" for k, v in self.counts().items() if v)
         r, c = self.layout.shape
         return f"Grid({len(self.table)} rows in {r}x{c} cells: {counts}; {self.progress_line()})"
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or not str(value).strip() else str(value)
 
 
 def _describe(error: ImagenbError) -> str:

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .store import StoredImage
+    from .textcheck import TextCheck
 
 
 @dataclass(frozen=True, eq=False)
 class GeneratedImage:
-    """One image, as stored. `cached` tells whether this call got it from the store for free."""
+    """One image, as stored. `cached` tells whether this call got it from the store for free;
+    `text_check` is how its text read, when it was checked."""
 
     key: str
     path: Path
@@ -39,6 +41,7 @@ class GeneratedImage:
     latency_s: float | None = None
     created: float = 0.0
     thumbnail_px: int = field(default=256, repr=False)
+    text_check: TextCheck | None = None  # set by check_text scoring (generate(best_of=k))
 
     @classmethod
     def from_stored(

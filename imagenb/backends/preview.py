@@ -2,9 +2,11 @@
 
 Each image has exactly the requested size and format, so layouts, grids, storage and cost
 dry-runs behave as they would with the real model, and it is unmistakably marked: a diagonal
-"PREVIEW", a banner, the prompt, and the model, size and quality it stands for. Colours come
-from the request key, so equal requests give byte-identical files (no timestamps, no
-`optimize`), and different variants look different. The bill is the estimate of what the
+"PREVIEW", a banner, the prompt, and the model, size and quality it stands for. Quoted text
+in the prompt (`a sign that says "OPEN"`) is drawn large and centred, so text checks
+(`check_text`, `best_of`) can be tried offline. Colours come from the request key, so
+equal requests give byte-identical files (no timestamps, no `optimize`), and different
+variants look different. The bill is the estimate of what the
 real call would cost, flagged as an estimate.
 
 Everything is drawn at low resolution or with Pillow's C operations (gradients, resizes,
@@ -22,7 +24,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageDraw, ImageOps
 
-from .. import cost, fonts, sizes
+from .. import cost, fonts, sizes, textmatch
 from ..config import Config
 from ..request import ImageRequest
 from .base import Partial, PartialCallback, Response
@@ -120,6 +122,7 @@ def draw_image(request: ImageRequest, variant: int = 0) -> Image.Image:
     top = _banner(draw, box, u)
     if request.images:
         _input_inset(im, draw, request, box, top, u)
+    _sign(draw, textmatch.quoted(request.prompt), box, top, u)
     _caption(draw, request, variant, box, u)
     if transparent:
         alpha = Image.new("L", (w, h), 0)
@@ -259,6 +262,41 @@ def _input_inset(
     strip = (x - border, ly, x + thumb.width + border, ly + round(size * 1.5))
     draw.rectangle(strip, fill=(0, 0, 0, 150))
     fonts.draw_text(draw, (x + (thumb.width - width) / 2, ly), label, size, _WHITE)
+
+
+def _sign(
+    draw: ImageDraw.ImageDraw,
+    lines: list[str],
+    box: tuple[int, int, int, int],
+    top: int,
+    u: float,
+) -> None:
+    """The prompt's quoted text (`a sign that says "OPEN"`), large, dark and centred on a
+    light panel, one quote a line, in each script's font: what a real model would be asked
+    to write, so text checks have something to read offline."""
+    if not lines:
+        return
+    x0, y0, x1, y1 = box
+    room_top, room_bottom = top + round(24 * u), y1 - round((y1 - y0) * 0.3)  # over the caption
+    room_w, room_h = (x1 - x0) * 0.8, max(1, room_bottom - room_top)
+    widest = max(fonts.text_width(line, 100, bold=True) for line in lines) / 100
+    fit = min(room_h / (1.45 * len(lines) + 1.2), 0.95 * room_w / max(widest, 0.01))
+    size = max(12, round(min(fit, 0.11 * min(x1 - x0, y1 - y0))))  # strokes stay thin enough
+    most = max(1, int(room_h / (1.45 * size)))
+    shown = [part for line in lines for part in fonts.wrap(line, size, room_w, most, bold=True)]
+    shown = shown[:most]
+    pad, pitch = round(0.6 * size), round(1.45 * size)
+    width = max(fonts.text_width(line, size, bold=True) for line in shown)
+    height = pitch * len(shown) - round(0.45 * size)
+    cx, cy = (x0 + x1) / 2, (room_top + room_bottom) / 2
+    half_w, half_h = width / 2 + pad, height / 2 + pad
+    panel = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+    draw.rounded_rectangle(panel, radius=round(size / 4), fill=(250, 247, 236))
+    y = cy - height / 2 - round(0.12 * size)
+    for line in shown:
+        line_w = fonts.text_width(line, size, bold=True)
+        fonts.draw_text(draw, (cx - line_w / 2, y), line, size, (22, 22, 22), bold=True)
+        y += pitch
 
 
 def _caption(

@@ -85,16 +85,20 @@ class Engine:
         partial_images: int = 0,
         on_partial: PartialSink | None = None,
         on_image: ImageSink | None = None,
+        split_variants: bool = False,
     ) -> Run:
-        """Fill `run` in; returns when every request has finished or failed."""
+        """Fill `run` in; returns when every request has finished or failed. With
+        `split_variants`, each missing variant is its own call (`best_of` candidates: k
+        independent samples rather than one call with n=k)."""
         try:
             missing = self._serve_cached(run, on_image) if not fresh else None
             async with asyncio.TaskGroup() as group:
                 for index, request in enumerate(run.requests):
                     variants = list(range(request.n)) if missing is None else missing[index]
-                    if variants:
+                    calls = [[v] for v in variants] if split_variants else [variants]
+                    for call in filter(None, calls):
                         group.create_task(
-                            self._one(run, index, variants, partial_images, on_partial, on_image)
+                            self._one(run, index, call, partial_images, on_partial, on_image)
                         )
         finally:
             run.finished = time.monotonic()
