@@ -234,18 +234,18 @@ def _erode(pixels: Pixels, k: int) -> Pixels:
 # --- reading ----------------------------------------------------------------------------------
 
 _pool_lock = threading.Lock()
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
 
 
-def _processes() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads that each wait on one Tesseract process: one per core."""
-    global _pool
+def pool(name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """One lazily made thread pool per `name`, a thread per core. Separate pools, so work
+    waiting on OCR (`textcheck`) never holds the threads that run Tesseract (`ocr`)."""
     with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 2, thread_name_prefix="imagenb-ocr"
+        if name not in _pools:
+            _pools[name] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix=f"imagenb-{name}"
             )
-        return _pool
+        return _pools[name]
 
 
 def readings(
@@ -256,7 +256,7 @@ def readings(
     parallel. Consume the iterator on any thread (not on a worker of this module's pool)."""
     grey = greyscale(image)
     for views in ROUNDS:
-        futures = [_processes().submit(_read, grey, view, lang) for view in views]
+        futures = [pool("ocr").submit(_read, grey, view, lang) for view in views]
         done = [(view, future.result()) for view, future in zip(views, futures, strict=True)]
         yield from done
         if any(enough(text) for _, text in done):

@@ -153,7 +153,7 @@ def check_text(
     def run(job: tuple[Any, str, str]) -> TextCheck:
         return check_image(job[0], job[1], job[2], max_cer=max_cer, match=match)
 
-    done = iter([run(jobs[0])] if len(jobs) == 1 else list(_workers().map(run, jobs)))
+    done = iter([run(jobs[0])] if len(jobs) == 1 else list(ocr.pool("textcheck").map(run, jobs)))
     rows = []
     for item, text, code in zip(items, texts, codes, strict=True):
         check = next(done) if item is not None else _missing(text, code, max_cer)
@@ -201,7 +201,7 @@ def rank(
     def run(image: GeneratedImage) -> TextCheck:
         return check_image(image, expected, code, max_cer=max_cer)
 
-    checks = list(_workers().map(run, images))
+    checks = list(ocr.pool("textcheck").map(run, images))
     checked = [replace(image, text_check=c) for image, c in zip(images, checks, strict=True)]
     return sorted(checked, key=lambda image: _order(image.text_check))
 
@@ -241,7 +241,9 @@ class Checker:
         with self._lock:
             if key in self._futures:
                 return
-            future = _workers().submit(check_image, image, expected, lang, max_cer=self.max_cer)
+            future = ocr.pool("textcheck").submit(
+                check_image, image, expected, lang, max_cer=self.max_cer
+            )
             self._futures[key] = future
         future.add_done_callback(self._finished)
 
@@ -389,18 +391,3 @@ def clear_cache() -> None:
     """Forget finished checks (after installing other language data, or to time OCR)."""
     with _cache._lock:
         _cache._items.clear()
-
-
-_pool_lock = threading.Lock()
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _workers() -> concurrent.futures.ThreadPoolExecutor:
-    """Threads that check one image each (decode, then hand views to `ocr`'s own pool)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 2, thread_name_prefix="imagenb-textcheck"
-            )
-        return _pool
