@@ -75,6 +75,7 @@ _ENV = {
     "base_url": "OPENAI_BASE_URL",
     "thumbnail_px": "IMAGENB_THUMBNAIL_PX",
     "images_per_minute": "IMAGENB_IMAGES_PER_MINUTE",
+    "timeout_s": "IMAGENB_TIMEOUT_S",
 }
 
 _explicit: dict[str, Any] = {}
@@ -139,6 +140,8 @@ def _validated(cfg: Config) -> Config:
         raise InvalidRequest("thumbnail_px must be between 32 and 1024")
     if cfg.images_per_minute is not None and cfg.images_per_minute <= 0:
         raise InvalidRequest("images_per_minute must be positive")
+    if not cfg.timeout_s > 0:
+        raise InvalidRequest("timeout_s must be a positive number of seconds")
     return cfg
 
 

@@ -56,9 +56,18 @@ class BackendError(ImagenbError):
 
 
 class TransientError(BackendError):
-    """A 5xx, a timeout or a dropped connection: worth retrying with backoff."""
+    """A 5xx, a dropped connection, or a timeout before the request was sent: worth retrying
+    with backoff."""
 
     retryable = True
+
+
+class ResponseTimeout(BackendError):
+    """The request was sent but no answer came within the client timeout.
+
+    The service may still have finished (and billed) it, and the Images API takes no
+    idempotency key, so asking again on a guess could pay twice: it is never retried
+    automatically. Re-running asks once more, on purpose."""
 
 
 class RateLimited(TransientError):

@@ -25,6 +25,7 @@ from ..errors import (
     ModerationBlocked,
     QuotaExceeded,
     RateLimited,
+    ResponseTimeout,
     TransientError,
 )
 from ..request import ImageRequest
@@ -258,9 +259,23 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+# Timeouts raised before the whole request was out: the service cannot have started on it.
+_UNSENT_TIMEOUTS = frozenset({"ConnectTimeout", "PoolTimeout", "WriteTimeout"})
+
+
 def translate(exc: openai.APIError) -> BackendError:
     """Map an SDK exception to the imagenb error a user (and the retry policy) can act on."""
-    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+    if isinstance(exc, openai.APITimeoutError) and (
+        type(exc.__cause__).__name__ not in _UNSENT_TIMEOUTS
+    ):
+        waited = (exc.request.extensions.get("timeout") or {}).get("read")
+        within = f"{waited:g} s" if isinstance(waited, (int, float)) else "the client timeout"
+        return ResponseTimeout(
+            f"no answer within {within} after the request was sent; the service may have "
+            "finished and billed it, so imagenb did not ask again. Re-run to ask once more, "
+            "or allow longer: ig.configure(timeout_s=...)"
+        )
+    if isinstance(exc, openai.APIConnectionError):  # incl. timeouts before anything was sent
         return TransientError(f"connection problem: {exc.message}")
     body = exc.body if isinstance(exc.body, Mapping) else {}
     error = {**body, "code": exc.code, "type": exc.type}

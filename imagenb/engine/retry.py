@@ -1,10 +1,12 @@
 """The one retry policy: which failures are tried again, and after how long.
 
 The SDK's own retries are off (`max_retries=0` in the OpenAI backend), so this is the only
-place that decides. Transient failures (5xx, timeouts, dropped connections) use jittered
-exponential backoff with a cap and a bounded number of attempts. Rate limits wait what the
-server asks and have their own, larger allowance: a burst of 429s in a long grid is pressure,
-not failure. User errors (moderation, invalid values) and quota errors are never retried.
+place that decides. Transient failures (5xx, dropped connections, timeouts before the request
+was out) use jittered exponential backoff with a cap and a bounded number of attempts. Rate
+limits wait what the server asks and have their own, larger allowance: a burst of 429s in a
+long grid is pressure, not failure. User errors (moderation, invalid values), quota errors and
+timeouts after the request was sent (`ResponseTimeout`: the service may have billed it, and
+the Images API has no idempotency key) are never retried.
 """
 
 from __future__ import annotations
