@@ -48,6 +48,10 @@ _CSS = (
     ".imagenb-gallery{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}"
 )
 _STYLE = f"<style>{_CSS}</style>"
+# JupyterLab (MathJax 3) and the classic notebook (MathJax 2) typeset `$...$` in HTML outputs
+# unless an ancestor has one of these classes: a prompt's `$\style{...}{x}$` would restyle the
+# page, and "$0.0034 · … $0.0101" would turn into math, instead of showing the text.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 PREVIEW_NOTICE = "PREVIEW — not a real model output"
 _CACHED_TIP = "from the store: no charge this time"
 
@@ -238,7 +242,7 @@ def _figure(img: Displayable, px: int) -> str:
         )
     notice = f'<div class="imagenb-preview">{_e(PREVIEW_NOTICE)}</div>' if _is_preview(img) else ""
     return (
-        f'<figure class="imagenb-fig" style="width:{max(width, 160)}px">'
+        f'<figure class="imagenb-fig {NO_MATH}" style="width:{max(width, 160)}px">'
         f'<img class="imagenb-img" src="{src}"{dims} alt="{_e(prompt)}">'
         f'<figcaption><div class="imagenb-prompt" title="{_e(title)}">{_e(prompt)}</div>'
         f'<div class="imagenb-meta">{meta}</div>{notice}</figcaption></figure>'
@@ -258,7 +262,7 @@ def images_html(items: Sequence[Displayable], px: int, title: str | None = None)
         summary += f'<span class="imagenb-preview">{_e(PREVIEW_NOTICE)}</span>'
     figures = "".join(_figure(i, px) for i in items)
     return (
-        f'{_STYLE}<div class="imagenb-set"><div class="imagenb-summary">{summary}</div>'
+        f'{_STYLE}<div class="imagenb-set {NO_MATH}"><div class="imagenb-summary">{summary}</div>'
         f'<div class="imagenb-gallery">{figures}</div></div>'
     )
 

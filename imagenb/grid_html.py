@@ -129,7 +129,8 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     if preview:
         head += f'<span class="imagenb-flag">{_e(PREVIEW_NOTICE)}</span>'
     fragment = (
-        f'<style>{_CSS}</style><div class="imagenb-grid" data-rows="{lay.shape[0]}" '
+        f'<style>{_CSS}</style><div class="imagenb-grid {display.NO_MATH}" '
+        f'data-rows="{lay.shape[0]}" '
         f'data-cols="{lay.shape[1]}"><div class="imagenb-summary">{head}</div>{body}</div>'
     )
     if not standalone:
@@ -307,9 +308,9 @@ class Thumbnails:
 
     def get(self, image: GeneratedImage, px: int) -> tuple[str, int, int]:
         """`(data URI, width, height)` of `image`'s thumbnail with its long edge at most `px`."""
-        memo = f"{image.key}-{px}"
+        memo = f"{image.path}-{px}"
         if memo not in self._memo:
-            cache = self._store.thumb_path(image.key, px, display.thumbnail_format())
+            cache = self._store.thumb_path(image.path, px, display.thumbnail_format())
             data, mime = display.thumbnail(image.path, px, cache)
             scale = min(1.0, px / max(image.width, image.height, 1))
             uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -319,7 +320,7 @@ class Thumbnails:
     def prefetch(self, images: Sequence[GeneratedImage], px: int) -> None:
         """Make missing thumbnails on a few threads (Pillow decodes without the GIL): the
         first view of 64 new 2560x1440 images is CPU-bound."""
-        todo = [i for i in images if f"{i.key}-{px}" not in self._memo]
+        todo = [i for i in images if f"{i.path}-{px}" not in self._memo]
         if len(todo) < 2:
             return
         workers = min(8, os.cpu_count() or 2, len(todo))

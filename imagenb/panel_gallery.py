@@ -100,7 +100,7 @@ def thumb(image: GeneratedImage, px: int) -> tuple[bytes, str]:
     """A small WebP/JPEG of `image` (cached in the store's thumbs/): `(data, widget format)`."""
     cfg = config.current()
     store = session.store_for(cfg)
-    cache: Path | None = store.thumb_path(image.key, px, display.thumbnail_format())
+    cache: Path | None = store.thumb_path(image.path, px, display.thumbnail_format())
     if Path(image.path).parent.parent.parent != store.root:
         cache = None  # an image from another store: don't leave thumbnails in this one
     data, mime = display.thumbnail(image.path, px, cache)

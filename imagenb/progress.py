@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Partial
+from .display import NO_MATH
 from .engine.runner import Run
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ class Progress:
     def _html(self) -> str:
         pct = int(_fraction(self.run) * 100)
         return (
-            '<div class="imagenb-progress" style="font:12px var(--jp-ui-font-family,sans-serif);'
+            f'<div class="imagenb-progress {NO_MATH}" '
+            'style="font:12px var(--jp-ui-font-family,sans-serif);'
             'display:flex;gap:8px;align-items:center">'
             f"<progress value='{pct}' max='100' style='width:160px'></progress>"
             f"<span>{html.escape(self.label)}: {html.escape(summary(self.run))}</span></div>"

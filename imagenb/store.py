@@ -7,10 +7,13 @@ Layout under the root::
     tmp/                               files being written; anything old here is garbage
     thumbs/<key>-<px>.<ext>            thumbnails, made and cached by the display layer
 
-Crash safety comes from ordering: a file is written to `tmp/`, fsynced, renamed into
-`objects/` and its directory fsynced before its row is committed. A SIGKILL at any point
-leaves either no row, or a row whose file is complete; at worst an orphan object or a tmp file
-that `check(repair=True)` removes. Several keys may share one file (identical bytes).
+Crash safety comes from ordering: the row is journalled in `tmp/`, the file is written to
+`tmp/`, fsynced, renamed into `objects/` and its directory fsynced before the row is
+committed. A SIGKILL at any point leaves either no row, or a row whose file is complete; a
+writer killed between the rename and the commit leaves its journal, and the next open commits
+that row (the image was paid for). Several keys may share one file (identical bytes). A
+`fresh` image replaces the row of its key; the earlier image keeps a row under a derived key
+(`<key>~<sha>`), so it is still listed, counted in the spend and checked.
 
 Standard library only: no image is decoded on the way in (`provenance.probe` reads headers).
 """
@@ -27,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,6 +42,11 @@ EXPORT_FORMAT = "imagenb-store-export/1"
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
 _HOST = socket.gethostname().replace("-", "_")
+
+
+def _tmp_name(suffix: str = "") -> str:
+    """A name in tmp/ that tells which process wrote it (see `_writer_gone`)."""
+    return f"{_HOST}-{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}{suffix}"
 
 
 def _writer_gone(path: Path) -> bool:
@@ -57,6 +65,7 @@ def _writer_gone(path: Path) -> bool:
     return False
 
 
+_JOURNAL = ".row"  # a row written down before its file lands in objects/
 _CHUNK = 500  # keys per `IN (...)` list, well under SQLite's bound-parameter limit
 _OBJECT_NAME = re.compile(r"^([0-9a-f]{64})\.(png|webp|jpg)$")
 
@@ -265,6 +274,8 @@ class Store:
         cutoff = time.time() - TMP_MAX_AGE_S
         for path in self.tmp.iterdir():
             if _older(path, cutoff) or _writer_gone(path):
+                if path.suffix == _JOURNAL:
+                    self._recover(path)
                 path.unlink(missing_ok=True)
 
     # --- connection -----------------------------------------------------------------------
@@ -325,9 +336,10 @@ class Store:
     def object_path(self, sha256: str, ext: str) -> Path:
         return self.objects / sha256[:2] / f"{sha256}.{ext}"
 
-    def thumb_path(self, key: str, px: int, ext: str = "webp") -> Path:
-        """Where the display layer caches the `px` thumbnail of `key` (it may not exist yet)."""
-        return self.thumbs / f"{key}-{px}.{ext}"
+    def thumb_path(self, image_path: str | os.PathLike[str], px: int, ext: str = "webp") -> Path:
+        """Where the display layer caches the `px` thumbnail of the object at `image_path` (it
+        may not exist yet); named by content, so a `fresh` image never shows an old one."""
+        return self.thumbs / f"{Path(image_path).stem}-{px}.{ext}"
 
     # --- writing --------------------------------------------------------------------------
 
@@ -367,14 +379,35 @@ class Store:
             kind=kind, input_keys=tuple(input_keys), nbytes=len(data),
             path=self.object_path(sha, header.format),
         )  # fmt: skip
-        self._write_object(row.path, data)
-        with self._transaction() as conn:
-            # `check(repair=True)` in another process may have taken the file for an orphan
-            # before we got the lock; it cannot while we hold it, so look once more.
-            if not row.path.exists():
-                self._write_object(row.path, data)
-            conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
+        journal = self.tmp / _tmp_name(_JOURNAL)
+        journal.write_text(_json(row.to_record()))
+        try:
+            self._write_object(row.path, data)
+            with self._transaction() as conn:
+                # `check(repair=True)` in another process may have taken the file for an
+                # orphan before we got the lock; it cannot while we hold it, so look again.
+                if not row.path.exists():
+                    self._write_object(row.path, data)
+                _insert(conn, row)
+        finally:
+            journal.unlink(missing_ok=True)
         return row
+
+    def _recover(self, journal: Path) -> None:
+        """Commit the row of a writer that died after its file landed (see the module doc)."""
+        try:
+            row = self.row_from_record(json.loads(journal.read_text()))
+            if _file_sha256(row.path) != row.sha256:
+                return
+        except (OSError, ValueError, ImagenbError):
+            return  # killed before the file landed, or a torn journal: nothing was stored
+        with self._transaction() as conn:
+            sql = "SELECT sha256 FROM images WHERE key = ?"
+            if (stored := conn.execute(sql, (row.key,)).fetchone()) is None:
+                conn.execute("INSERT " + _INSERT, _to_sql(row))
+            elif stored[0] != row.sha256:  # the key was made again meanwhile: keep both
+                older = replace(row, key=_superseded_key(row.key, row.sha256))
+                conn.execute("INSERT OR IGNORE " + _INSERT, _to_sql(older))
 
     def _write_object(self, path: Path, data: bytes) -> None:
         """Write `path` atomically and durably; a complete file of that name is kept as is."""
@@ -385,7 +418,7 @@ class Store:
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{_HOST}-{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}"
+        tmp = self.tmp / _tmp_name()
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -560,7 +593,7 @@ class Store:
             if json.loads(archive.read("manifest.json")).get("format") != EXPORT_FORMAT:
                 raise ImagenbError(f"{os.fspath(path)!r} is not an imagenb store export")
             lines = archive.read("index.jsonl").decode().splitlines()
-            records = [self._from_record(json.loads(line)) for line in lines if line.strip()]
+            records = [self.row_from_record(json.loads(line)) for line in lines if line.strip()]
             have = self.get_many(r.key for r in records)
             todo = [r for r in records if r.key not in have]
             damaged: set[str] = set()
@@ -581,8 +614,8 @@ class Store:
             )
         return len(added)
 
-    def _from_record(self, record: dict[str, Any]) -> StoredImage:
-        """A row from an export line, checked: its sha and ext become a path in this store."""
+    def row_from_record(self, record: dict[str, Any]) -> StoredImage:
+        """A row from `StoredImage.to_record` data, checked: sha and ext become a path here."""
         try:
             values = {name: record[name] for name in _COLUMNS}
             if not _OBJECT_NAME.match(f"{values['sha256']}.{values['ext']}"):
@@ -596,6 +629,19 @@ class Store:
             raise ImagenbError(
                 f"a row of this export is malformed ({exc}); nothing imported"
             ) from exc
+
+
+def _insert(conn: sqlite3.Connection, row: StoredImage) -> None:
+    """Insert `row`; an earlier, different image under its key moves to a derived key."""
+    sql = "SELECT sha256 FROM images WHERE key = ?"
+    if (old := conn.execute(sql, (row.key,)).fetchone()) and old[0] != row.sha256:
+        moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ?"
+        conn.execute(moved, (_superseded_key(row.key, old[0]), row.key))
+    conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
+
+
+def _superseded_key(key: str, sha256: str) -> str:
+    return f"{key}~{sha256[:16]}"
 
 
 def _to_sql(row: StoredImage) -> tuple[Any, ...]:

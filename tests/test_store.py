@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import os
 import random
@@ -128,10 +129,36 @@ def test_same_bytes_under_two_keys_share_one_file(store: Store) -> None:
     assert len(list(store.objects.glob("*/*"))) == 1
 
 
-def test_put_replaces_the_row_of_a_key(store: Store) -> None:
-    put(store, "k", png(seed=1), prompt="first")
-    second = put(store, "k", png(seed=2), prompt="second")
-    assert store.get("k") == second and store.info()["images"] == 1
+def test_a_fresh_image_takes_its_key_and_the_earlier_one_stays(store: Store) -> None:
+    first = put(store, "k", png(seed=1), prompt="first", cost_usd=0.25)
+    second = put(store, "k", png(seed=2), prompt="second", cost_usd=0.5)
+    assert store.get("k") == second
+    older = store.get(f"k~{first.sha256[:16]}")
+    assert older is not None and older.path == first.path and older.prompt == "first"
+    assert store.info()["images"] == 2 and store.spent()["usd"] == 0.75  # both were paid
+    assert store.check(grace_s=0).ok  # no orphan left behind
+    put(store, "k", png(seed=2), prompt="second")  # the same bytes again: nothing moves
+    assert store.info()["images"] == 2
+
+
+def test_a_writer_killed_after_its_file_landed_gets_its_row_on_next_open(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with Store(tmp_path) as store:
+        row = put(store, "paid", png(seed=3), prompt="paid for")
+        record = row.to_record()
+        with store._transaction() as conn:  # as if the commit never happened
+            conn.execute("DELETE FROM images WHERE key = 'paid'")
+    journal = tmp_path / "tmp" / f"{store_mod._HOST}-{dead.pid}-1-abc{store_mod._JOURNAL}"
+    journal.write_text(json.dumps(record))
+    torn = journal.with_name(f"{store_mod._HOST}-{dead.pid}-2-def{store_mod._JOURNAL}")
+    torn.write_text('{"key": "half')
+    with Store(tmp_path) as store:
+        assert store.get("paid") == row
+        assert not journal.exists() and not torn.exists()
+        assert store.check(grace_s=0).ok
 
 
 def test_get_many_is_chunked_and_skips_missing(store: Store, monkeypatch: Any) -> None:
@@ -236,8 +263,9 @@ def test_old_tmp_files_are_removed_on_open(tmp_path: Path) -> None:
 
 
 def test_thumb_path_and_default_root(store: Store, monkeypatch: Any, tmp_path: Path) -> None:
-    assert store.thumb_path("abc", 256) == store.root / "thumbs" / "abc-256.webp"
-    assert store.thumb_path("abc", 64, "png").name == "abc-64.png"
+    image = store.object_path("ab" * 32, "png")
+    assert store.thumb_path(image, 256) == store.root / "thumbs" / f"{'ab' * 32}-256.webp"
+    assert store.thumb_path(image, 64, "png").name == f"{'ab' * 32}-64.png"
     monkeypatch.setenv("IMAGENB_STORE", str(tmp_path / "elsewhere"))
     assert store_mod.default_root() == tmp_path / "elsewhere"
     monkeypatch.delenv("IMAGENB_STORE")
@@ -399,10 +427,8 @@ def test_sigkill_never_leaves_a_row_without_its_file(tmp_path: Path) -> None:
         assert child.returncode == -signal.SIGKILL
     with Store(tmp_path) as s:
         assert s.info()["images"] > 0
-        assert s.check().ok  # what a kill leaves is young, so not yet reported...
-        report = s.check(grace_s=0)
-        assert not (report.missing or report.corrupt or report.integrity)
-        s.check(repair=True, grace_s=0)  # ...and only garbage files to sweep up
+        # opening committed the journalled rows of killed writers and removed their tmp
+        # files: nothing is left to repair, not even after the grace period
         assert s.check(grace_s=0).ok
 
 
