@@ -4,11 +4,13 @@ interrupt. Nothing paid for is lost; nothing is paid twice; the limit is never e
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import openai
 import pytest
@@ -25,16 +27,17 @@ from imagenb.testing import FakeImagesServer, Faults
 PARAMS = {"size": "1024x1024", "quality": "low"}
 CHILD = textwrap.dedent(
     """
-    import imagenb as ig
+    import sys
     from imagenb import config
     from imagenb.api import requests_from, start
-    reqs = requests_from([f"kill test {i}" for i in range(20)], config.current(),
-                         size="1024x1024", quality="low")
+    prompts = [f"{sys.argv[1]} {i}" for i in range(int(sys.argv[2]))]
+    reqs = requests_from(prompts, config.current(), size="1024x1024", quality="low")
     print("started", flush=True)
-    start(reqs).wait(progress=False)
-    print("finished", flush=True)
+    run = start(reqs).wait(progress=False)
+    print("finished", run.done, run.cached, run.failed, flush=True)
     """
 )
+IMAGENB = Path(sys.executable).with_name("imagenb")  # the console script, as a user runs it
 
 
 def _env(server: FakeImagesServer, store) -> dict[str, str]:
@@ -52,7 +55,9 @@ def _env(server: FakeImagesServer, store) -> dict[str, str]:
 def test_sigkill_mid_run_keeps_a_clean_store_and_rerun_asks_only_for_the_rest(isolated):
     with FakeImagesServer(latency=0.3) as server:
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD], env=_env(server, isolated), stdout=subprocess.PIPE
+            [sys.executable, "-c", CHILD, "kill test", "20"],
+            env=_env(server, isolated),
+            stdout=subprocess.PIPE,
         )
         assert child.stdout is not None and child.stdout.readline().strip() == b"started"
         deadline = time.monotonic() + 20
@@ -76,6 +81,66 @@ def test_sigkill_mid_run_keeps_a_clean_store_and_rerun_asks_only_for_the_rest(is
         run = start(reqs).wait(progress=False)
         assert run.cached == kept and run.done == 20 - kept
         assert server.stats.image_requests - before == 20 - kept
+
+
+@pytest.mark.slow
+def test_ten_sigkills_at_random_moments_then_store_check_passes_and_rerun_fills_the_gaps(
+    isolated,
+):
+    """Issue 9: kill a generating process ten times at random moments (start-up, mid-request,
+    mid-write); after each, `imagenb store check` passes; at the end a re-run asks only for
+    what is missing."""
+    rng, total = random.Random(9), 120
+    with FakeImagesServer(latency=0.25, jitter=0.5) as server:
+        env = _env(server, isolated)
+        kept = []
+        for _ in range(10):
+            child = subprocess.Popen(
+                [sys.executable, "-c", CHILD, "ten kills", str(total)], env=env,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(rng.uniform(0.2, 2.5))
+            child.send_signal(signal.SIGKILL)
+            assert child.wait() == -signal.SIGKILL
+            check = subprocess.run(
+                [IMAGENB, "store", "check"], env=env, capture_output=True, text=True
+            )
+            assert (check.returncode, check.stdout.strip()) == (0, "store ok"), check.stderr
+            with Store(isolated) as store:
+                assert store.check(grace_s=0).ok  # not even young leftovers remain
+                kept.append(len(store.history()))
+        assert kept == sorted(kept) and 0 < kept[-1] < total  # progress kept, never lost
+        assert sum(b > a for a, b in zip([0, *kept], kept, strict=False)) >= 5  # killed mid-run
+
+        time.sleep(0.8)  # the server finishes what the last child had in flight
+        before = server.stats.image_requests
+        config.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url)
+        prompts = [f"ten kills {i}" for i in range(total)]
+        run = start(requests_from(prompts, config.current(), **PARAMS)).wait(progress=False)
+        assert run.cached == kept[-1] and run.done == total - kept[-1] and run.failed == 0
+        assert server.stats.image_requests - before == total - kept[-1]
+
+
+@pytest.mark.slow
+def test_two_processes_generate_into_one_store_at_once(isolated):
+    """Issue 9 / SPEC §7.10: two kernels share a store; both finish, no row or file is lost."""
+    with FakeImagesServer(latency=0.05, jitter=0.5) as server:
+        env = {**_env(server, isolated), "IMAGENB_CONCURRENCY": "8"}
+        command = [sys.executable, "-c", CHILD]
+        children = [
+            subprocess.Popen([*command, name, "80"], env=env, stdout=subprocess.PIPE, text=True)
+            for name in ("kernel A", "kernel B")
+        ]
+        outputs = [child.communicate(timeout=120)[0].split() for child in children]
+        stats = server.stats.snapshot()
+    assert [child.returncode for child in children] == [0, 0]
+    assert [out[-4:] for out in outputs] == [["finished", "80", "0", "0"]] * 2
+    with Store(isolated) as store:
+        assert store.check(grace_s=0).ok
+        rows = store.history()
+    assert len(rows) == 160 == stats["images_completed"]  # every image paid for has its row
+    assert {r.prompt for r in rows} == {f"kernel {k} {i}" for k in "AB" for i in range(80)}
+    assert stats["max_in_flight"] > 8  # they really did run at the same time
 
 
 @pytest.mark.slow
