@@ -6,6 +6,7 @@ logging it or storing widget state cannot leak the key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -108,6 +109,21 @@ def configure(**changes: Any) -> Config:
     _explicit.clear()
     _explicit.update(staged)
     return current()
+
+
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+
+
+def redact(text: str) -> str:
+    """`text` with the configured API key, and anything shaped like an OpenAI key, replaced:
+    error texts come from servers and proxies, and some echo what they were sent."""
+    secrets = [os.environ.get("OPENAI_API_KEY", "")]
+    if isinstance(key := _explicit.get("api_key"), Secret):
+        secrets.append(key.reveal())
+    for secret in secrets:
+        if len(secret) >= 6:
+            text = text.replace(secret, "<OPENAI_API_KEY>")
+    return _KEY_LIKE.sub("<OPENAI_API_KEY>", text)
 
 
 def reset() -> None:

@@ -9,7 +9,6 @@ nothing else (no hooks, no global state).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import fields, replace
@@ -362,13 +361,13 @@ def _without_userinfo(url: str) -> str:
 
 # --- errors -------------------------------------------------------------------------------------
 
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-
 
 def _fail(exc: BaseException, *, prefix: str = "") -> None:
     """Print `exc` as one line on stderr, with anything that looks like an API key removed."""
+    from . import config
+
     text = " ".join(f"{prefix}{exc}{_hint(exc)}".split()) or type(exc).__name__
-    print(f"imagenb: {_redact(text)}", file=sys.stderr)
+    print(f"imagenb: {config.redact(text)}", file=sys.stderr)
 
 
 def _hint(exc: BaseException) -> str:
@@ -384,22 +383,6 @@ def _hint(exc: BaseException) -> str:
             " — check the OPENAI_API_KEY the kernel was started with (%imagenb shows the backend)"
         )
     return ""
-
-
-def _redact(text: str) -> str:
-    from . import config
-
-    secrets = [os.environ.get("OPENAI_API_KEY", "")]
-    try:
-        key = config.current().api_key
-    except ImagenbError:
-        key = None
-    if key is not None:
-        secrets.append(key.reveal())
-    for secret in secrets:
-        if len(secret) >= 6:
-            text = text.replace(secret, "<OPENAI_API_KEY>")
-    return _KEY_LIKE.sub("<OPENAI_API_KEY>", text)
 
 
 __all__ = ["ImagenbMagics", "register"]

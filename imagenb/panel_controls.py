@@ -39,8 +39,6 @@ def make(cls: Any, css_class: str, **kwargs: Any) -> Any:
 
 def explain(exc: BaseException) -> str:
     """One line saying what went wrong and what to do, with anything like a key removed."""
-    from .magics import _redact
-
     if isinstance(exc, errors.ModerationBlocked):
         text = f"Blocked by moderation: {exc} Rephrase the prompt: unchanged, it is blocked again."
     elif isinstance(exc, errors.BudgetExceeded):
@@ -51,7 +49,7 @@ def explain(exc: BaseException) -> str:
         text = f"{exc} (check the OPENAI_API_KEY the kernel was started with)"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return _redact(" ".join(text.split()))
+    return config.redact(" ".join(text.split()))
 
 
 class Controls:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import openai
 
-from ..config import Config
+from ..config import Config, redact
 from ..errors import (
     BackendError,
     InvalidRequest,
@@ -276,7 +276,7 @@ def translate(exc: openai.APIError) -> BackendError:
             "or allow longer: ig.configure(timeout_s=...)"
         )
     if isinstance(exc, openai.APIConnectionError):  # incl. timeouts before anything was sent
-        return TransientError(f"connection problem: {exc.message}")
+        return TransientError(f"connection problem: {redact(exc.message)}")
     body = exc.body if isinstance(exc.body, Mapping) else {}
     error = {**body, "code": exc.code, "type": exc.type}
     error["message"] = str(body.get("message") or exc.message)
@@ -296,7 +296,7 @@ def error_from(
     """The imagenb error for an API error object (`code`, `type`, `message`, ...) and its HTTP
     status: None for an error without one (a stream's error event)."""
     code, kind = error.get("code"), error.get("type")
-    message = str(error.get("message") or code or "no message")
+    message = redact(str(error.get("message") or code or "no message"))
     if code == "moderation_blocked":
         details = error.get("moderation_details") or {}
         return ModerationBlocked(

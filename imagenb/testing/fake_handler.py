@@ -139,7 +139,12 @@ class FakeHandler(BaseHTTPRequestHandler):
             )
             raise ApiError(401, msg, code="invalid_api_key")
         if self.fake.api_key is not None and key.strip() != self.fake.api_key:
-            raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+            shown = f"{key[:8]}{'*' * max(0, len(key) - 12)}{key[-4:]}" if len(key) > 12 else "***"
+            msg = (
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys."
+            )
+            raise ApiError(401, msg, code="invalid_api_key")
 
     def _headers(self, status: int, content_type: str) -> None:
         self.entry["status"] = status
