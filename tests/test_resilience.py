@@ -19,8 +19,8 @@ from conftest import TEST_KEY
 import imagenb as ig
 from imagenb import config
 from imagenb.api import requests_from, start
-from imagenb.backends.openai_backend import translate
-from imagenb.errors import ResponseTimeout, TransientError
+from imagenb.backends.openai_backend import error_from, translate
+from imagenb.errors import BackendError, RateLimited, ResponseTimeout, TransientError
 from imagenb.store import Store
 from imagenb.testing import FakeImagesServer, Faults
 
@@ -199,6 +199,22 @@ def test_timeouts_are_retried_only_when_nothing_was_sent(fake):
         exc.__cause__ = cause
         error = translate(exc)
         assert type(error) is expected and error.retryable is (expected is TransientError)
+
+
+@pytest.mark.parametrize(
+    ("status", "hint", "expected"),
+    [
+        (500, None, TransientError),
+        (500, "false", BackendError),
+        (400, "true", TransientError),
+        (429, None, RateLimited),
+        (429, "false", BackendError),
+    ],
+)
+def test_the_servers_x_should_retry_header_wins(status, hint, expected):
+    headers = {"x-should-retry": hint} if hint else {}
+    error = error_from(status, {"message": "m", "code": "c"}, headers=headers)
+    assert type(error) is expected and error.retryable is (expected is not BackendError)
 
 
 def test_a_failing_request_never_stops_the_others(fake):

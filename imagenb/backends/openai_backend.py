@@ -316,9 +316,10 @@ def error_from(
             request_id=request_id,
         )
     common: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
-    if status == 429:
+    hint = headers.get("x-should-retry")  # the server's own word wins, as in the SDK
+    if status == 429 and hint != "false":
         return RateLimited(f"rate limited: {message}", retry_after=retry_after(headers), **common)
-    if status in (408, 409) or status >= 500:
+    if hint == "true" or (hint != "false" and (status in (408, 409) or status >= 500)):
         return TransientError(
             f"server error {status}: {message}", retry_after=retry_after(headers), **common
         )
