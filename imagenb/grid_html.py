@@ -130,8 +130,8 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
         head += f'<span class="imagenb-flag">{_e(PREVIEW_NOTICE)}</span>'
     fragment = (
         f'<style>{_CSS}</style><div class="imagenb-grid {display.NO_MATH}" '
-        f'data-rows="{lay.shape[0]}" '
-        f'data-cols="{lay.shape[1]}"><div class="imagenb-summary">{head}</div>{body}</div>'
+        f'data-rows="{lay.shape[0]}" data-cols="{lay.shape[1]}">'
+        f'<div class="imagenb-summary">{head}</div>{body}</div>'
     )
     if not standalone:
         return fragment

@@ -13,6 +13,8 @@ from imagenb import config, session
 
 TEST_KEY = "sk-test-imagenb-0000000000000000000000"
 
+pytest_plugins = ["browser_lab"]  # JupyterLab + Chromium fixtures for the browser tests
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

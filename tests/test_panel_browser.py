@@ -3,10 +3,10 @@ type a prompt, Generate, select a result, Edit it, Save, History, Copy as code; 
 runs while 8 images are being made; the saved notebook holds neither the key nor any image
 over 40 KB, and reopened without the kernel it shows the last results, not a widget error.
 
-Follows shared/reference/browser_test_example.py: Debian's /usr/bin/chromium through
-Playwright's `executable_path` (no `playwright install`), JupyterLab on a free loopback port
-with a random token, the exact server PID ended afterwards. The OpenAI API is the loopback
-`FakeImagesServer`, running in this process. Screenshots go to test-artifacts/panel-*.png.
+JupyterLab, Chromium and the helpers come from `browser_lab` (Debian's /usr/bin/chromium
+through Playwright, JupyterLab on a free loopback port, the exact server PID ended afterwards).
+The OpenAI API is the loopback `FakeImagesServer`, running in this process. Screenshots go to
+test-artifacts/panel-*.png.
 """
 
 from __future__ import annotations
@@ -14,162 +14,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_lab import (
+    NOTEBOOK,
+    ROOT,
+    TIMEOUT_MS,
+    require_browser,
+    run_all_cells,
+    screenshots,
+    wait_kernel_idle,
+)
 from conftest import TEST_KEY
 from PIL import Image
 
 from imagenb.testing import FakeImagesServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+expect = require_browser()
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "03_panel.ipynb"
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-TIMEOUT_MS = int(os.environ.get("PW_TIMEOUT_MS", "60000"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-}  # fmt: skip
+PANEL_NOTEBOOK = ROOT / "notebooks" / "03_panel.ipynb"
+LAB_NOTEBOOKS = [PANEL_NOTEBOOK]  # copied into the lab's root
 MAX_IMAGE = 40_000
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-playwright_sync = pytest.importorskip(
-    "playwright.sync_api", reason="Python playwright is missing: pip install playwright==1.65.2"
-)
-expect = playwright_sync.expect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def fake_api() -> Iterator[FakeImagesServer]:
-    with FakeImagesServer(latency=0.3) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, fake_api: FakeImagesServer) -> Iterator[Any]:
-    """`jupyter lab` on a free loopback port whose kernels use the fake API with a test key."""
-    base = tmp_path_factory.mktemp("lab")
-    root, settings, workspaces, home = (base / d for d in ("root", "settings", "ws", "home"))
-    for folder in (root, workspaces, home):
-        folder.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)  # Lab autosaves: keep the source clean
-    for rel, value in LAB_SETTINGS.items():
-        f = settings / rel
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps(value))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGENB_", "OPENAI_"))}
-    env.update(
-        OPENAI_API_KEY=TEST_KEY,
-        OPENAI_BASE_URL=fake_api.base_url,
-        IMAGENB_BACKEND="openai",
-        IMAGENB_STORE=str(base / "store"),
-        HOME=str(home),  # notebook signatures, IPython profile: all in the temp folder
-    )
-    port, token = _free_port(), secrets.token_hex(16)
-    cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}",
-    ]  # fmt: skip
-    if os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log_path = base / "jupyter-lab.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"jupyter lab exited rc={proc.returncode}:\n{log_path.read_text()}")
-                try:
-                    urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"jupyter lab not up in 90s:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(0.25)
-            yield {
-                "url": url,
-                "token": token,
-                "root": root,
-                "store": base / "store",
-                "log": log_path,
-            }
-        finally:
-            proc.terminate()  # SIGTERM to the server only; it shuts its kernels down
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 2400})
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    pg.errors = []
-    pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    yield pg
-    ctx.close()
-
-
-def _wait_kernel_idle(page: Any, kernel: str = "Python 3 (ipykernel)") -> None:
-    """Kernel name AND idle: a fresh notebook says idle while still "No Kernel"."""
-    page.wait_for_function(
-        """name => {
-            const p = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-            const kernel = p?.querySelector('.jp-Toolbar-kernelName')?.textContent.trim();
-            const busy = p?.querySelector('.jp-Notebook-ExecutionIndicator');
-            return kernel === name && busy?.getAttribute('data-status') === 'idle'; }""",
-        arg=kernel,
-    )  # fmt: skip
-
-
-def _shot(page: Any, name: str, target: Any = None) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"panel-{name}.png"
-    (target or page).screenshot(path=str(path))
-    return path
+_shot = screenshots("panel")
 
 
 def _embedded_images(value: Any) -> list[int]:
@@ -200,19 +72,15 @@ def _objects(store: Path) -> set[Path]:
 
 def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) -> None:
     started = time.monotonic()
-    page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}")
-    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+    page.goto(f"{lab['url']}/lab/tree/{PANEL_NOTEBOOK.name}?token={lab['token']}")
     panel = page.locator(".imagenb-panel")
     cards = panel.locator(".ipanel-card")
     try:
-        expect(nb).to_be_visible()
-        _wait_kernel_idle(page)
-        page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
-        page.locator(".lm-Menu-itemLabel:text-is('Run All Cells')").click()
+        nb = run_all_cells(page)
         expect(panel).to_be_visible()
         expect(nb).not_to_contain_text("Error displaying widget")
         expect(page.locator(".imagenb-snapshot")).to_be_hidden()  # the live panel hides it
-        _wait_kernel_idle(page)
+        wait_kernel_idle(page)
 
         # 1) type a prompt: the estimate follows; Generate
         prompt = panel.locator(".ipanel-prompt textarea")
@@ -307,7 +175,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
         assert not [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
 
         # 6) save the notebook: no key, no image over 40 KB, and the snapshot is in it
-        path = lab["root"] / NOTEBOOK.name
+        path = lab["root"] / PANEL_NOTEBOOK.name
         page.keyboard.press("Control+s")
         deadline = time.monotonic() + 30
         while "imagenb-snapshot" not in path.read_text() or "a lighthouse on a cliff" not in (
@@ -333,7 +201,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
         )
         urllib.request.urlopen(req).read()
     page.reload()
-    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+    nb = page.locator(NOTEBOOK)
     snapshot = page.locator(".imagenb-snapshot")
     try:
         expect(snapshot).to_be_visible()
@@ -352,7 +220,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
     shared["metadata"]["shared"] = True  # another signature: Lab does not trust it
     (lab["root"] / "shared.ipynb").write_text(json.dumps(shared))
     page.goto(f"{lab['url']}/lab/tree/shared.ipynb?reset&token={lab['token']}")
-    nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+    nb = page.locator(NOTEBOOK)
     try:
         tab = page.locator('.lm-TabBar-tab.lm-mod-current[data-type="document-title"]')
         expect(tab).to_contain_text("shared.ipynb")
