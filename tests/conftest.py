@@ -3,7 +3,9 @@ reaches the home directory or the real OpenAI API."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,20 @@ from imagenb import config, session
 TEST_KEY = "sk-test-imagenb-0000000000000000000000"
 
 pytest_plugins = ["browser_lab"]  # JupyterLab + Chromium fixtures for the browser tests
+
+
+def assert_no_key(*folders: Path, key: str = TEST_KEY) -> int:
+    """Fail if `key` is in any file below `folders`, or in the dump of any SQLite index
+    there (WAL pages included); returns how many files were searched."""
+    searched = 0
+    for folder in folders:
+        for path in (p for p in folder.rglob("*") if p.is_file()):
+            searched += 1
+            assert key.encode() not in path.read_bytes(), path
+            if path.name == "index.sqlite":
+                with contextlib.closing(sqlite3.connect(path)) as db:
+                    assert key not in "\n".join(db.iterdump()), path
+    return searched
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, assert_no_key
 from nbclient import NotebookClient
 
 from imagenb.testing import FakeImagesServer
@@ -34,7 +34,7 @@ def _embedded_images(nb: nbformat.NotebookNode) -> list[int]:
 @pytest.mark.kernel
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_small_and_keyless(path, tmp_path, monkeypatch):
+def test_notebook_runs_small_and_keyless(path, tmp_path, monkeypatch, isolated):
     with FakeImagesServer() as server:
         monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
@@ -48,3 +48,5 @@ def test_notebook_runs_small_and_keyless(path, tmp_path, monkeypatch):
     text = saved.read_text()
     assert TEST_KEY not in text
     assert TEST_KEY not in json.dumps(nb.metadata)
+    # what it wrote (outputs, exports, pages) and the store: files and SQLite index
+    assert assert_no_key(tmp_path, isolated) > 1

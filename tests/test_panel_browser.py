@@ -30,7 +30,7 @@ from browser_lab import (
     screenshots,
     wait_kernel_idle,
 )
-from conftest import TEST_KEY
+from conftest import TEST_KEY, assert_no_key
 from PIL import Image
 
 from imagenb.testing import FakeImagesServer
@@ -185,6 +185,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
             time.sleep(0.2)
         text = path.read_text()
         assert TEST_KEY not in text and "sk-test" not in text
+        assert assert_no_key(lab["log"].parent) > 1  # notebooks, store, server log, home
         sizes = _embedded_images(json.loads(text))
         assert sizes and max(sizes) <= MAX_IMAGE, sorted(sizes)[-3:]
     finally:
