@@ -14,13 +14,12 @@ once, or a re-run after a restart, find the job and follow it instead of paying 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import owners
 from .backends.base import BATCH_TERMINAL, BatchState
 from .errors import (
     BackendError,
@@ -47,11 +46,6 @@ _LINE_COLUMNS = (
     "estimate_usd", "error",
 )  # fmt: skip
 _CHUNK = 500
-
-
-def owner_id() -> str:
-    """`host:pid` of this process, recorded on the parts it is submitting."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -81,18 +75,9 @@ class PartRecord:
 
     def submitter_alive(self) -> bool:
         """Whether the process recorded as submitting this part may still be doing so."""
-        host, _, pid = (self.owner or "").rpartition(":")
         if time.time() - self.updated >= STALE_OWNER_S:
             return False
-        if host != socket.gethostname() or not pid.isdigit():
-            return True
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return owners.alive(self.owner or "") is not False
 
 
 @dataclass(frozen=True)
@@ -166,7 +151,7 @@ class BatchRecords:
         """Record a new job whose parts are `(endpoint, lines)`, all `submitting` by this
         process. False (nothing written) if another unfinished part now covers any key."""
         keys = [line.key for _, lines in parts for line in lines]
-        now, owner = time.time(), owner_id()
+        now, owner = time.time(), owners.owner_id()
         with self.store._transaction() as conn:
             for chunk in _chunks(keys):
                 marks = ", ".join("?" * len(chunk))

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import random
 import secrets
-import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
-from . import api, batch_collect, batch_lines, cost, session
+from . import api, batch_collect, batch_lines, cost, owners, session
 from . import config as config_mod
 from .backends import registry
 from .backends.base import BatchBackend, BatchEndpoint, BatchState
-from .batch_store import ABANDONED, BatchRecords, LineRecord, PartRecord, error_record, owner_id
+from .batch_store import ABANDONED, BatchRecords, LineRecord, PartRecord, error_record
 from .engine.retry import RetryPolicy
 from .errors import BackendError, ImagenbError, InvalidRequest, TransientError
 from .request import ImageRequest
@@ -223,7 +221,7 @@ class Submitter:
         """Whether someone may still be creating this part's batch (leave it to them)."""
         if (part.job_id, part.part) in _submitting:
             return True
-        if part.owner == owner_id():  # ours, but no longer being submitted: interrupted
+        if part.owner == owners.owner_id():  # ours, but no longer being submitted: interrupted
             return False
         return part.submitter_alive()
 
@@ -253,7 +251,7 @@ class Submitter:
 
 def tmp_prefix(name: str) -> str:
     """A tmp file name prefix the store sweeps once this process (host, pid) is gone."""
-    return f"{socket.gethostname().replace('-', '_')}-{os.getpid()}-{name}"
+    return f"{owners.file_prefix()}-{name}"
 
 
 def require_support(cfg: config_mod.Config) -> None:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -34,35 +33,19 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self
 
-from . import provenance
+from . import owners, provenance
 from .errors import ImagenbError
 
 FREE_BACKENDS = frozenset({"preview", "replay"})
 EXPORT_FORMAT = "imagenb-store-export/1"
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
-_HOST = socket.gethostname().replace("-", "_")
 
 
 def _tmp_name(suffix: str = "") -> str:
-    """A name in tmp/ that tells which process wrote it (see `_writer_gone`)."""
-    return f"{_HOST}-{os.getpid()}-{threading.get_ident()}-{os.urandom(6).hex()}{suffix}"
-
-
-def _writer_gone(path: Path) -> bool:
-    """True for a tmp file whose writer, a process on this host, no longer exists (killed
-    mid-write): its partial file can go at once instead of after an hour."""
-    host, _, rest = path.name.partition("-")
-    pid = rest.partition("-")[0]
-    if host != _HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    """A name in tmp/ that tells which process wrote it: once that process is gone, what
+    it left there goes at once instead of after an hour (`owners.file_writer_gone`)."""
+    return f"{owners.file_prefix()}-{threading.get_ident()}-{os.urandom(6).hex()}{suffix}"
 
 
 _JOURNAL = ".row"  # a row written down before its file lands in objects/
@@ -273,7 +256,7 @@ class Store:
             raise
         cutoff = time.time() - TMP_MAX_AGE_S
         for path in self.tmp.iterdir():
-            if _older(path, cutoff) or _writer_gone(path):
+            if _older(path, cutoff) or owners.file_writer_gone(path.name):
                 if path.suffix == _JOURNAL:
                     self._recover(path)
                 path.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from imagenb import owners
 from imagenb import store as store_mod
 from imagenb.errors import ImagenbError
 from imagenb.store import Store, StoredImage
@@ -151,9 +152,9 @@ def test_a_writer_killed_after_its_file_landed_gets_its_row_on_next_open(
         record = row.to_record()
         with store._transaction() as conn:  # as if the commit never happened
             conn.execute("DELETE FROM images WHERE key = 'paid'")
-    journal = tmp_path / "tmp" / f"{store_mod._HOST}-{dead.pid}-1-abc{store_mod._JOURNAL}"
+    journal = tmp_path / "tmp" / f"{owners.FILE_HOST}-{dead.pid}-1-abc{store_mod._JOURNAL}"
     journal.write_text(json.dumps(record))
-    torn = journal.with_name(f"{store_mod._HOST}-{dead.pid}-2-def{store_mod._JOURNAL}")
+    torn = journal.with_name(f"{owners.FILE_HOST}-{dead.pid}-2-def{store_mod._JOURNAL}")
     torn.write_text('{"key": "half')
     with Store(tmp_path) as store:
         assert store.get("paid") == row
