@@ -39,6 +39,7 @@ from .errors import ImagenbError
 FREE_BACKENDS = frozenset({"preview", "replay"})
 EXPORT_FORMAT = "imagenb-store-export/1"
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
+CLAIM_MAX_AGE_S = 6 * 3600.0  # a claim from another host (shared folder) lapses after this
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
 
 
@@ -180,8 +181,19 @@ def _create_batches(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX batch_lines_key ON batch_lines (key)")
 
 
+def _create_claims(conn: sqlite3.Connection) -> None:
+    """Requests being paid for right now, by which process (`Store.claim`)."""
+    conn.execute(
+        "CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, since REAL NOT NULL)"
+    )
+
+
 # Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_images, _create_batches]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_images,
+    _create_batches,
+    _create_claims,
+]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -413,6 +425,33 @@ class Store:
             raise
         _fsync_dir(path.parent)
 
+    # --- claims: one payer per image across kernels ----------------------------------------
+
+    def claim(self, keys: Sequence[str], owner: str) -> list[str]:
+        """Claim `keys` for `owner` (an `owners.owner_id`), all or none, before paying for
+        them. Returns the keys another live owner holds, and then claims nothing: its image is
+        on the way, so wait for the row instead of paying twice. A claim of a process that is
+        gone, or older than `CLAIM_MAX_AGE_S` on another host, no longer holds."""
+        now = time.time()
+        with self._transaction() as conn:
+            held = []
+            for chunk in _chunks(keys):
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT key, owner, since FROM claims WHERE key IN ({marks})"
+                for key, other, since in conn.execute(sql, chunk):
+                    if other != owner and _holds(other, now - since):
+                        held.append(key)
+            if not held:
+                rows = [(key, owner, now) for key in keys]
+                conn.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", rows)
+        return held
+
+    def release(self, keys: Sequence[str], owner: str) -> None:
+        """Drop `owner`'s claims on `keys` (paid and stored, or given up)."""
+        with self._transaction() as conn:
+            rows = [(key, owner) for key in keys]
+            conn.executemany("DELETE FROM claims WHERE key = ? AND owner = ?", rows)
+
     # --- reading --------------------------------------------------------------------------
 
     def get(self, key: str) -> StoredImage | None:
@@ -621,6 +660,12 @@ def _insert(conn: sqlite3.Connection, row: StoredImage) -> None:
         moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ?"
         conn.execute(moved, (_superseded_key(row.key, old[0]), row.key))
     conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
+
+
+def _holds(owner: str, age_s: float) -> bool:
+    """Whether a claim still stands: its process runs (this host) or it is young (another)."""
+    live = owners.alive(owner)
+    return live if live is not None else age_s < CLAIM_MAX_AGE_S
 
 
 def _superseded_key(key: str, sha256: str) -> str:

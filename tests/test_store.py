@@ -162,6 +162,26 @@ def test_a_writer_killed_after_its_file_landed_gets_its_row_on_next_open(
         assert store.check(grace_s=0).ok
 
 
+def test_claims_hold_for_live_owners_only(store: Store) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine, other = owners.owner_id(unique=True), owners.owner_id(unique=True)
+    assert store.claim(["a", "b"], mine) == []
+    assert store.claim(["b", "c"], other) == ["b"]  # all or none: c is not claimed either
+    assert store.claim(["c"], other) == [] and store.claim(["a", "b"], mine) == []
+    store.release(["a", "b"], other)  # not its claims: nothing happens
+    assert store.claim(["a"], other) == ["a"]
+    store.release(["a", "b"], mine)
+    assert store.claim(["a", "b"], other) == []
+    gone = f"{owners.HOST}:{dead.pid}:x"  # a kernel killed while paying
+    elsewhere = "another-host:1:x"  # a PID there means nothing: age decides
+    assert store.claim(["d"], gone) == [] and store.claim(["e"], elsewhere) == []
+    assert store.claim(["d", "e"], mine) == ["e"]
+    with store._transaction() as conn:
+        conn.execute("UPDATE claims SET since = since - ? WHERE key = 'e'", (7 * 3600,))
+    assert store.claim(["d", "e"], mine) == []
+
+
 def test_get_many_is_chunked_and_skips_missing(store: Store, monkeypatch: Any) -> None:
     for i in range(3):
         put(store, f"k{i}", png(seed=i))

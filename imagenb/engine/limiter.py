@@ -73,6 +73,12 @@ class AdaptiveLimiter:
         self._next_start = max(now, self._next_start) + images * 60.0 / self.images_per_minute
         return 0.0
 
+    async def give_back(self) -> None:
+        """Return a slot that sent nothing: no success or failure to learn from."""
+        async with self._changed:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
     async def release(
         self, *, rate_limited: bool = False, retry_after: float | None = None
     ) -> None:

@@ -4,6 +4,10 @@ shared limiter with one retry policy, and write every image to the store the mom
 A `Run` is the observable state of one call (counts, dollars, ETA, per-request results and
 errors), read by progress displays and grids while the run goes on. Results keep the order of
 the requests; one failing request never stops the others.
+
+Before paying for an image, a call claims its key in the store (`Store.claim`): when another
+kernel sharing the store is already paying for it, the call waits for that kernel's row and
+serves it, so two notebooks running the same grid at once pay for each image once.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, cost, provenance
+from .. import __version__, cost, owners, provenance
 from ..backends.base import Backend, Partial, Response
 from ..errors import BackendError, ImagenbError, RateLimited
 from ..request import ImageRequest
 from ..results import GeneratedImage
-from ..store import Store
+from ..store import Store, StoredImage
 from .limiter import AdaptiveLimiter
 from .retry import RetryPolicy
 
+CLAIM_POLL_S = 0.5  # how often a call waiting on another kernel's claim looks again
 PartialSink = Callable[[int, Partial], None]
 ImageSink = Callable[[int, GeneratedImage], None]
 
@@ -98,7 +103,7 @@ class Engine:
                     calls = [[v] for v in variants] if split_variants else [variants]
                     for call in filter(None, calls):
                         group.create_task(
-                            self._one(run, index, call, partial_images, on_partial, on_image)
+                            self._one(run, index, call, partial_images, on_partial, on_image, fresh)
                         )
         finally:
             run.finished = time.monotonic()
@@ -116,11 +121,61 @@ class Engine:
         partial_images: int,
         on_partial: PartialSink | None,
         on_image: ImageSink | None,
+        fresh: bool,
     ) -> None:
+        """One call for `variants` of request `index`. Unless `fresh`, its keys are claimed
+        once it may send (a limiter slot is its), and what another kernel stored meanwhile is
+        served; then it pays for the rest, and the claims go."""
+        owner = None if fresh else owners.owner_id(unique=True)
+        keys = [run.requests[index].key(v) for v in variants]
+        try:
+            await self.limiter.acquire(len(variants))
+            if owner is not None:
+                variants = await self._claim(run, index, variants, keys, owner, on_image)
+            if variants:
+                await self._pay(run, index, variants, partial_images, on_partial, on_image)
+            else:
+                await self.limiter.give_back()
+        finally:
+            if owner is not None:
+                self.store.release(keys, owner)
+
+    async def _claim(
+        self,
+        run: Run,
+        index: int,
+        variants: list[int],
+        keys: list[str],
+        owner: str,
+        on_image: ImageSink | None,
+    ) -> list[int]:
+        """Claim `keys` (holding a slot; waiting, without one, while another kernel holds
+        them), serve those now stored, and return the variants left to pay for."""
+        # claimed on the loop, not in a thread: a cancelled await must not leave a claim behind
+        while self.store.claim(keys, owner):
+            await self.limiter.give_back()
+            await asyncio.sleep(CLAIM_POLL_S)  # another kernel is paying for these
+            await self.limiter.acquire(len(variants))
+        rows = self.store.get_many(keys)
+        for variant, key in zip(variants, keys, strict=True):
+            if row := rows.get(key):
+                serve_row(run, index, variant, row, self.thumbnail_px, on_image)
+        return [v for v, key in zip(variants, keys, strict=True) if key not in rows]
+
+    async def _pay(
+        self,
+        run: Run,
+        index: int,
+        variants: list[int],
+        partial_images: int,
+        on_partial: PartialSink | None,
+        on_image: ImageSink | None,
+    ) -> None:
+        """Send the call (a limiter slot is held on entry) until it succeeds or the retry
+        policy gives up, then store what came back."""
         request = run.requests[index]
         attempts = rate_limited = 0
         while True:
-            await self.limiter.acquire(len(variants))
             started = time.monotonic()
             try:
                 response = await self.backend.run(
@@ -139,6 +194,7 @@ class Engine:
                     self._fail(run, index, len(variants), exc)
                     return
                 await asyncio.sleep(wait)
+                await self.limiter.acquire(len(variants))
                 continue
             except ImagenbError as exc:  # NotInStore, InvalidRequest from a plugin, ...
                 await self.limiter.release()
@@ -210,16 +266,27 @@ def serve_cached(
     found = store.get_many(list(keys))
     missing: list[list[int]] = [[] for _ in run.requests]
     for key, (index, variant) in keys.items():
-        row = found.get(key)
-        if row is None:
+        if row := found.get(key):
+            serve_row(run, index, variant, row, thumbnail_px, on_image)
+        else:
             missing[index].append(variant)
-            continue
-        image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=thumbnail_px)
-        run.results[index][variant] = image
-        run.cached += 1
-        if on_image:
-            on_image(index, image)
     return missing
+
+
+def serve_row(
+    run: Run,
+    index: int,
+    variant: int,
+    row: StoredImage,
+    thumbnail_px: int,
+    on_image: ImageSink | None,
+) -> None:
+    """Fill in one variant of `run` from the store, at no cost."""
+    image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=thumbnail_px)
+    run.results[index][variant] = image
+    run.cached += 1
+    if on_image:
+        on_image(index, image)
 
 
 @dataclass(frozen=True)
