@@ -34,6 +34,21 @@ PartialSink = Callable[[int, Partial], None]
 ImageSink = Callable[[int, GeneratedImage], None]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where a run's results go as they arrive: partial images while streaming (how many per
+    image, and to whom), and each finished image."""
+
+    partial_images: int = 0
+    on_partial: PartialSink | None = None
+    on_image: ImageSink | None = None
+
+    def partial_sink(self, index: int) -> Callable[[Partial], None] | None:
+        """The backend's callback for the partials of request `index`."""
+        on_partial = self.on_partial
+        return (lambda p: on_partial(index, p)) if on_partial else None
+
+
 @dataclass
 class Run:
     """Live state of one execution. Written only on the engine loop; safe to read anywhere."""
@@ -97,14 +112,13 @@ class Engine:
         independent samples rather than one call with n=k)."""
         try:
             missing = self._serve_cached(run, on_image) if not fresh else None
+            delivery = Delivery(partial_images, on_partial, on_image)
             async with asyncio.TaskGroup() as group:
                 for index, request in enumerate(run.requests):
                     variants = list(range(request.n)) if missing is None else missing[index]
                     calls = [[v] for v in variants] if split_variants else [variants]
                     for call in filter(None, calls):
-                        group.create_task(
-                            self._one(run, index, call, partial_images, on_partial, on_image, fresh)
-                        )
+                        group.create_task(self._one(run, index, call, delivery, fresh))
         finally:
             run.finished = time.monotonic()
             run.settled.set()
@@ -118,9 +132,7 @@ class Engine:
         run: Run,
         index: int,
         variants: list[int],
-        partial_images: int,
-        on_partial: PartialSink | None,
-        on_image: ImageSink | None,
+        delivery: Delivery,
         fresh: bool,
     ) -> None:
         """One call for `variants` of request `index`. Unless `fresh`, its keys are claimed
@@ -131,9 +143,9 @@ class Engine:
         try:
             await self.limiter.acquire(len(variants))
             if owner is not None:
-                variants = await self._claim(run, index, variants, keys, owner, on_image)
+                variants = await self._claim(run, index, variants, keys, owner, delivery)
             if variants:
-                await self._pay(run, index, variants, partial_images, on_partial, on_image)
+                await self._pay(run, index, variants, delivery)
             else:
                 await self.limiter.give_back()
         finally:
@@ -147,7 +159,7 @@ class Engine:
         variants: list[int],
         keys: list[str],
         owner: str,
-        on_image: ImageSink | None,
+        delivery: Delivery,
     ) -> list[int]:
         """Claim `keys` (holding a slot; waiting, without one, while another kernel holds
         them), serve those now stored, and return the variants left to pay for."""
@@ -159,7 +171,7 @@ class Engine:
         rows = self.store.get_many(keys)
         for variant, key in zip(variants, keys, strict=True):
             if row := rows.get(key):
-                serve_row(run, index, variant, row, self.thumbnail_px, on_image)
+                serve_row(run, index, variant, row, self.thumbnail_px, delivery.on_image)
         return [v for v, key in zip(variants, keys, strict=True) if key not in rows]
 
     async def _pay(
@@ -167,9 +179,7 @@ class Engine:
         run: Run,
         index: int,
         variants: list[int],
-        partial_images: int,
-        on_partial: PartialSink | None,
-        on_image: ImageSink | None,
+        delivery: Delivery,
     ) -> None:
         """Send the call (a limiter slot is held on entry) until it succeeds or the retry
         policy gives up, then store what came back."""
@@ -181,8 +191,8 @@ class Engine:
                 response = await self.backend.run(
                     request,
                     variants,
-                    partial_images=partial_images,
-                    on_partial=(lambda p: on_partial(index, p)) if on_partial else None,
+                    partial_images=delivery.partial_images,
+                    on_partial=delivery.partial_sink(index),
                 )
             except BackendError as exc:
                 limited = isinstance(exc, RateLimited)
@@ -218,8 +228,8 @@ class Engine:
             run.results[index][variant] = image
             run.done += 1
             run.usd += image.cost_usd or 0.0
-            if on_image:
-                on_image(index, image)
+            if delivery.on_image:
+                delivery.on_image(index, image)
 
     def _fail(self, run: Run, index: int, count: int, exc: ImagenbError) -> None:
         run.errors[index] = exc
