@@ -37,7 +37,6 @@ from . import owners, provenance
 from .errors import ImagenbError
 
 FREE_BACKENDS = frozenset({"preview", "replay"})
-EXPORT_FORMAT = "imagenb-store-export/1"
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 CLAIM_MAX_AGE_S = 6 * 3600.0  # a claim from another host (shared folder) lapses after this
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
@@ -375,14 +374,14 @@ class Store:
             path=self.object_path(sha, header.format),
         )  # fmt: skip
         journal = self.tmp / _tmp_name(_JOURNAL)
-        journal.write_text(_json(row.to_record()))
+        journal.write_text(json_text(row.to_record()))
         try:
-            self._write_object(row.path, data)
+            self.write_object(row.path, data)
             with self._transaction() as conn:
                 # `check(repair=True)` in another process may have taken the file for an
                 # orphan before we got the lock; it cannot while we hold it, so look again.
                 if not row.path.exists():
-                    self._write_object(row.path, data)
+                    self.write_object(row.path, data)
                 _insert(conn, row)
         finally:
             journal.unlink(missing_ok=True)
@@ -404,7 +403,7 @@ class Store:
                 older = replace(row, key=_superseded_key(row.key, row.sha256))
                 conn.execute("INSERT OR IGNORE " + _INSERT, _to_sql(older))
 
-    def _write_object(self, path: Path, data: bytes) -> None:
+    def write_object(self, path: Path, data: bytes) -> None:
         """Write `path` atomically and durably; a complete file of that name is kept as is."""
         try:
             if path.stat().st_size == len(data):
@@ -585,56 +584,23 @@ class Store:
     # --- moving stores --------------------------------------------------------------------
 
     def export(self, path: str | os.PathLike[str], keys: Iterable[str] | None = None) -> int:
-        """Write the rows (all, or those of `keys`) and their files to a zip; returns the count.
+        """Write the rows (all, or those of `keys`) and their files to a zip; returns the count
+        (the format: `store_archive`)."""
+        from . import store_archive
 
-        The zip holds `manifest.json`, `index.jsonl` (one row per line) and `objects/...`."""
-        import zipfile
-
-        images = self.history() if keys is None else list(self.get_many(keys).values())
-        target = Path(path)
-        partial = target.with_name(target.name + ".part")
-        manifest = {"format": EXPORT_FORMAT, "schema_version": len(MIGRATIONS)}
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr("manifest.json", _json({**manifest, "images": len(images)}))
-            lines = (_json(image.to_record()) + "\n" for image in images)
-            archive.writestr("index.jsonl", "".join(lines))
-            for image in {image.path: image for image in images}.values():
-                archive.write(image.path, f"objects/{image.sha256[:2]}/{image.path.name}")
-        os.replace(partial, target)
-        return len(images)
+        return store_archive.export(self, path, keys)
 
     def import_(self, path: str | os.PathLike[str]) -> int:
         """Merge an export into this store, verifying every file's hash; keys already stored
         are kept as they are. Returns how many images were added."""
-        import zipfile
+        from . import store_archive
 
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            if "index.jsonl" not in names or "manifest.json" not in names:
-                raise ImagenbError(f"{os.fspath(path)!r} is not an imagenb store export")
-            if json.loads(archive.read("manifest.json")).get("format") != EXPORT_FORMAT:
-                raise ImagenbError(f"{os.fspath(path)!r} is not an imagenb store export")
-            lines = archive.read("index.jsonl").decode().splitlines()
-            records = [self.row_from_record(json.loads(line)) for line in lines if line.strip()]
-            have = self.get_many(r.key for r in records)
-            todo = [r for r in records if r.key not in have]
-            damaged: set[str] = set()
-            for image in {r.path: r for r in todo}.values():
-                member = f"objects/{image.sha256[:2]}/{image.path.name}"
-                data = archive.read(member) if member in names else b""
-                if hashlib.sha256(data).hexdigest() != image.sha256:
-                    damaged.add(image.sha256)
-                    continue
-                self._write_object(image.path, data)
-        added = [r for r in todo if r.sha256 not in damaged]
+        return store_archive.import_(self, path)
+
+    def add_rows(self, rows: Sequence[StoredImage]) -> None:
+        """Commit rows whose files are already in place (`write_object`), in one transaction."""
         with self._transaction() as conn:
-            conn.executemany("INSERT OR REPLACE " + _INSERT, [_to_sql(r) for r in added])
-        if damaged:
-            raise ImagenbError(
-                f"{len(todo) - len(added)} image(s) in {os.fspath(path)!r} are missing or do "
-                f"not match their SHA-256 and were skipped; the other {len(added)} were imported"
-            )
-        return len(added)
+            conn.executemany("INSERT OR REPLACE " + _INSERT, [_to_sql(r) for r in rows])
 
     def row_from_record(self, record: dict[str, Any]) -> StoredImage:
         """A row from `StoredImage.to_record` data, checked: sha and ext become a path here."""
@@ -674,14 +640,14 @@ def _superseded_key(key: str, sha256: str) -> str:
 
 def _to_sql(row: StoredImage) -> tuple[Any, ...]:
     values = {name: getattr(row, name) for name in _COLUMNS}
-    values["params"] = _json(row.params)
-    values["usage"] = _json(row.usage) if row.usage is not None else None
-    values["input_keys"] = _json(list(row.input_keys))
+    values["params"] = json_text(row.params)
+    values["usage"] = json_text(row.usage) if row.usage is not None else None
+    values["input_keys"] = json_text(list(row.input_keys))
     values["cost_is_estimate"] = int(row.cost_is_estimate)
     return tuple(values.values())
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
