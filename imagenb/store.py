@@ -431,19 +431,18 @@ class Store:
         them. Returns the keys another live owner holds, and then claims nothing: its image is
         on the way, so wait for the row instead of paying twice. A claim of a process that is
         gone, or older than `CLAIM_MAX_AGE_S` on another host, no longer holds."""
-        now = time.time()
         with self._transaction() as conn:
-            held = []
-            for chunk in _chunks(keys):
-                marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT key, owner, since FROM claims WHERE key IN ({marks})"
-                for key, other, since in conn.execute(sql, chunk):
-                    if other != owner and _holds(other, now - since):
-                        held.append(key)
-            if not held:
-                rows = [(key, owner, now) for key in keys]
-                conn.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", rows)
-        return held
+            if held := _held(conn, keys, owner):
+                return held
+            rows = [(key, owner, time.time()) for key in keys]
+            conn.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", rows)
+        return []
+
+    def held(self, keys: Sequence[str], owner: str) -> list[str]:
+        """The keys among `keys` that an owner other than `owner` holds now (no write: a
+        waiting kernel polls this, not `claim`)."""
+        with self._lock:
+            return _held(self._connection(), keys, owner)
 
     def release(self, keys: Sequence[str], owner: str) -> None:
         """Drop `owner`'s claims on `keys` (paid and stored, or given up)."""
@@ -626,6 +625,17 @@ def _insert(conn: sqlite3.Connection, row: StoredImage) -> None:
         moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ?"
         conn.execute(moved, (_superseded_key(row.key, old[0]), row.key))
     conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
+
+
+def _held(conn: sqlite3.Connection, keys: Sequence[str], owner: str) -> list[str]:
+    now, held = time.time(), []
+    for chunk in _chunks(keys):
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT key, owner, since FROM claims WHERE key IN ({marks})"
+        for key, other, since in conn.execute(sql, chunk):
+            if other != owner and _holds(other, now - since):
+                held.append(key)
+    return held
 
 
 def _holds(owner: str, age_s: float) -> bool:

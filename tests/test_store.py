@@ -168,6 +168,7 @@ def test_claims_hold_for_live_owners_only(store: Store) -> None:
     mine, other = owners.owner_id(unique=True), owners.owner_id(unique=True)
     assert store.claim(["a", "b"], mine) == []
     assert store.claim(["b", "c"], other) == ["b"]  # all or none: c is not claimed either
+    assert store.held(["b", "c"], other) == ["b"] and store.held(["a", "b"], mine) == []
     assert store.claim(["c"], other) == [] and store.claim(["a", "b"], mine) == []
     store.release(["a", "b"], other)  # not its claims: nothing happens
     assert store.claim(["a"], other) == ["a"]

@@ -166,7 +166,8 @@ class Engine:
         # claimed on the loop, not in a thread: a cancelled await must not leave a claim behind
         while self.store.claim(keys, owner):
             await self.limiter.give_back()
-            await asyncio.sleep(CLAIM_POLL_S)  # another kernel is paying for these
+            while self.store.held(keys, owner):  # another kernel is paying for these
+                await asyncio.sleep(CLAIM_POLL_S)
             await self.limiter.acquire(len(variants))
         rows = self.store.get_many(keys)
         for variant, key in zip(variants, keys, strict=True):
