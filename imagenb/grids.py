@@ -185,17 +185,10 @@ def _build(
 
 def _plan_line(plan: Estimate, cfg: config.Config) -> str:
     """`grid: 64 images, 60 already in the store (free) · ~$0.0840 est. · budget left $4.20`"""
-    made = plan.images
-    parts = [f"grid: {made + plan.cached_images} image(s)"]
+    head = f"grid: {plan.images + plan.cached_images} image(s)"
     if plan.cached_images:
-        parts[0] += f", {plan.cached_images} already in the store (free)"
-    backend = session.backend_name(cfg)
-    note = " if real (preview backend)" if backend == "preview" else " est."
-    note += " at the batch price" if plan.batch else ""
-    parts.append(f"{made} to make ~${plan.usd:.4f}{note}")
-    left = session.budget_left(cfg)
-    parts.append("no budget set" if left is None else f"budget left ${left:.4f}")
-    return " · ".join(parts)
+        head += f", {plan.cached_images} already in the store (free)"
+    return f"{head} · {session.plan_tail(plan, cfg)}"
 
 
 class Grid:

@@ -14,6 +14,7 @@ from typing import Any
 from .backends import registry
 from .backends.base import Backend
 from .config import Config
+from .cost import Estimate
 from .engine.limiter import AdaptiveLimiter
 from .engine.retry import RetryPolicy
 from .engine.runner import Engine
@@ -89,6 +90,16 @@ def budget_left(config: Config) -> float | None:
     if config.budget_usd is None:
         return None
     return max(0.0, config.budget_usd - ledger.usd)
+
+
+def plan_tail(plan: Estimate, config: Config) -> str:
+    """`5 to make ~$0.1500 est. · budget left $4.2000`: how a grid's or a storyboard's plan
+    line ends (what is left to pay for, and what the budget allows)."""
+    note = " if real (preview backend)" if backend_name(config) == "preview" else " est."
+    note += " at the batch price" if plan.batch else ""
+    left = budget_left(config)
+    budget = "no budget set" if left is None else f"budget left ${left:.4f}"
+    return f"{plan.images} to make ~${plan.usd:.4f}{note} · {budget}"
 
 
 def reset() -> None:

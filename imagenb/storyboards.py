@@ -623,10 +623,7 @@ def _plan_line(plan: cost.Estimate, refs: int, panels: int, cfg: config.Config) 
     head += f"{panels} panel(s)"
     if plan.cached_images:
         head += f", {plan.cached_images} already in the store (free)"
-    note = " if real (preview backend)" if session.backend_name(cfg) == "preview" else " est."
-    left = session.budget_left(cfg)
-    budget = "no budget set" if left is None else f"budget left ${left:.4f}"
-    return f"{head} · {plan.images} to make ~${plan.usd:.4f}{note} · {budget}"
+    return f"{head} · {session.plan_tail(plan, cfg)}"
 
 
 __all__ = ["Character", "Storyboard", "estimate", "parse_panels", "prepare", "storyboard"]
