@@ -56,7 +56,7 @@ class Config:
     base_url: str | None = None
     thumbnail_px: int = 256
     images_per_minute: float | None = None
-    timeout_s: float = 300.0
+    timeout_s: float = 600.0  # the SDK's own; an answer after it is paid for but lost
     max_attempts: int = 6
 
     def public(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from .base import (
 )
 
 _RESOLVED = ("size", "quality", "background", "output_format")
+CONNECT_S = 10.0  # seconds to open a connection; the SDK's default is 5
 
 
 class OpenAIBackend:
@@ -58,7 +59,8 @@ class OpenAIBackend:
             api_key=config.api_key.reveal(),
             base_url=config.base_url,
             max_retries=0,
-            timeout=config.timeout_s,
+            # a dead network fails fast (and is retried); an answer may take timeout_s
+            timeout=openai.Timeout(config.timeout_s, connect=min(CONNECT_S, config.timeout_s)),
         )
 
     async def aclose(self) -> None:
