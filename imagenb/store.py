@@ -3,9 +3,10 @@
 Layout under the root::
 
     objects/<sha[:2]>/<sha256>.<ext>   the image files, named by the SHA-256 of their bytes
-    index.sqlite                       one row per request key (WAL, shared by processes)
-    tmp/                               files being written; anything old here is garbage
-    thumbs/<key>-<px>.<ext>            thumbnails, made and cached by the display layer
+    index.sqlite                       one row per request key (WAL, shared by processes),
+                                       the claims of requests being paid for, batch jobs
+    tmp/                               files and row journals being written
+    thumbs/<sha256>-<px>.<ext>         thumbnails, made and cached by the display layer
 
 Crash safety comes from ordering: the row is journalled in `tmp/`, the file is written to
 `tmp/`, fsynced, renamed into `objects/` and its directory fsynced before the row is
@@ -13,7 +14,9 @@ committed. A SIGKILL at any point leaves either no row, or a row whose file is c
 writer killed between the rename and the commit leaves its journal, and the next open commits
 that row (the image was paid for). Several keys may share one file (identical bytes). A
 `fresh` image replaces the row of its key; the earlier image keeps a row under a derived key
-(`<key>~<sha>`), so it is still listed, counted in the spend and checked.
+(`<key>~<sha>`), so it is still listed, counted in the spend and checked. Before paying for
+a key, the engine claims it (`claim`): another kernel sharing the store waits for that row
+instead of paying for the same image again.
 
 Standard library only: no image is decoded on the way in (`provenance.probe` reads headers).
 """
