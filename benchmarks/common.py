@@ -48,7 +48,8 @@ class RemoteServer:
 
     def stats(self) -> dict[str, Any]:
         out, _ = self.proc.communicate("", timeout=60)
-        return json.loads(out.strip().splitlines()[-1])
+        stats: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return stats
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -85,7 +86,10 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> s
     """A Markdown table, ready for the README."""
     cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |"  # noqa: E731
+
+    def line(r: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |"
+
     out = [f"### {title}", "", line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)

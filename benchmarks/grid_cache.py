@@ -13,7 +13,7 @@ from typing import Any
 
 from .common import imagenb_against, machine, remote_server, table
 
-PARAMS = {"size": "2k", "quality": "low", "output_format": "png"}
+PARAMS: dict[str, Any] = {"size": "2k", "quality": "low", "output_format": "png"}
 
 
 def measure(n: int = 64) -> tuple[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ SERVER = {
     "rate_per_minute": RATE,
     "seed": 1,
 }
-PARAMS = {"model": "gpt-image-2", "size": "1024x1024", "quality": "low"}
+PARAMS: dict[str, Any] = {"model": "gpt-image-2", "size": "1024x1024", "quality": "low"}
 
 
 def bound(n: int) -> float:
