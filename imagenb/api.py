@@ -19,7 +19,7 @@ from .backends.base import Partial
 from .engine import loop
 from .engine.runner import Run
 from .errors import BudgetExceeded, ImagenbError, InvalidRequest
-from .progress import PartialPreview, Progress, in_notebook
+from .progress import PartialPreview, in_notebook, wait_showing
 from .results import GeneratedImage, ImageSet
 
 if TYPE_CHECKING:
@@ -94,17 +94,7 @@ class Job:
         tick: Callable[[], None] | None = None,
     ) -> Run:
         """Block until done (Ctrl-C cancels), showing progress and calling `tick()` often."""
-        view = Progress(self.run, label=label, enabled=progress)
-
-        def on_tick() -> None:
-            view.tick()
-            if tick:
-                tick()
-
-        try:
-            return loop.wait(self.future, tick=on_tick, settled=self.run.settled)
-        finally:
-            view.close()
+        return wait_showing(self.run, self.future, label=label, progress=progress, tick=tick)
 
     def cancel(self) -> None:
         self.future.cancel()

@@ -37,7 +37,7 @@ from .batch_submit import PartId, Submitter, backend_for, require_support, suppo
 from .engine import loop
 from .engine.runner import Run, serve_cached
 from .errors import BackendError, ImagenbError, InvalidRequest, TransientError
-from .progress import Progress
+from .progress import wait_showing
 from .request import ImageRequest
 from .results import GeneratedImage, ImageSet
 
@@ -241,15 +241,9 @@ class BatchJob(api.Job):
         """Poll (with backoff) and collect until every batch is in; Ctrl-C stops waiting."""
         if self.future.done() and not self.complete:
             self._start_following()  # an earlier wait was interrupted: pick up again
-        view = Progress(self.run, label=label or self.label or "batch", enabled=progress)
-
-        def on_tick() -> None:
-            view.tick()
-            if tick:
-                tick()
-
+        label = label or self.label or "batch"
         try:
-            return loop.wait(self.future, tick=on_tick, settled=self.run.settled)
+            return wait_showing(self.run, self.future, label=label, progress=progress, tick=tick)
         except KeyboardInterrupt as exc:
             ids = " ".join(self.ids)
             exc.add_note(
@@ -257,8 +251,6 @@ class BatchJob(api.Job):
                 f"`imagenb batch collect {ids}`, to collect it"
             )
             raise
-        finally:
-            view.close()
 
     def cancel(self) -> None:
         """Cancel the unfinished batches; what they completed is still collected (`wait()`)."""

@@ -5,13 +5,16 @@ one-line bar on a terminal's stderr. Both read the `Run`; neither touches the en
 
 from __future__ import annotations
 
+import concurrent.futures
 import html
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Partial
 from .display import NO_MATH
+from .engine import loop
 from .engine.runner import Run
 
 if TYPE_CHECKING:
@@ -102,6 +105,29 @@ class Progress:
             f"<progress value='{pct}' max='100' style='width:160px'></progress>"
             f"<span>{html.escape(self.label)}: {html.escape(summary(self.run))}</span></div>"
         )
+
+
+def wait_showing(
+    run: Run,
+    future: concurrent.futures.Future[Run],
+    *,
+    label: str,
+    progress: bool,
+    tick: Callable[[], None] | None = None,
+) -> Run:
+    """Block on `future` (Ctrl-C cancels it) while a `Progress` of `run` ticks, calling
+    `tick()` too; the progress view closes however the wait ends."""
+    view = Progress(run, label=label, enabled=progress)
+
+    def on_tick() -> None:
+        view.tick()
+        if tick:
+            tick()
+
+    try:
+        return loop.wait(future, tick=on_tick, settled=run.settled)
+    finally:
+        view.close()
 
 
 class PartialPreview:
