@@ -17,7 +17,7 @@ from imagenb.errors import BackendError, ModerationBlocked, TransientError
 from imagenb.panel_controls import explain
 from imagenb.testing import FakeImagesServer, Faults
 
-WRONG_KEY = "sk-proj-wrong-imagenb-1111111111111111111"
+WRONG_KEY = "sk-fake-wrong-imagenb-1111111111111111111"  # a test key, not a real one
 
 
 def _texts(exc: BaseException) -> str:
