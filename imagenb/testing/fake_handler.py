@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -169,6 +170,15 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
 
+    def _client_gone(self) -> bool:
+        """True if the client has hung up. A write to a closed peer can still succeed (the
+        kernel buffers it), so look for its end-of-stream instead."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _write(self, pieces: Iterable[bytes]) -> None:
         """Coalesce small pieces and hand big cached base64 blocks straight to the socket."""
         buffer = bytearray()
@@ -262,7 +272,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         else:
             pieces = response_pieces(fake.renderer, job, int(time.time()))
             fake.complete(job)
-            if not self._send(200, pieces):
+            if self._client_gone() or not self._send(200, pieces):
                 fake.stats.add("undelivered")
 
     def _stream(self, job: ImageJob, delay: float, fail: bool) -> None:
