@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,14 @@ from imagenb import config, session
 TEST_KEY = "sk-test-imagenb-0000000000000000000000"
 
 pytest_plugins = ["browser_lab"]  # JupyterLab + Chromium fixtures for the browser tests
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll until `predicate` holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
 
 
 def assert_no_key(*folders: Path, key: str = TEST_KEY) -> int:

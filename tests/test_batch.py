@@ -13,13 +13,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, wait_for
 from PIL import Image
 
 import imagenb as ig
@@ -57,13 +56,6 @@ def requests(prompts: list[str], **params: Any) -> list[ImageRequest]:
 
 def prompts(n: int, word: str = "a lighthouse") -> list[str]:
     return [f"{word}, study {i}" for i in range(n)]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def images_of(run: Any) -> list[Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, wait_for
 
 import imagenb as ig
 from imagenb import config
@@ -83,6 +83,20 @@ def test_sigkill_mid_run_keeps_a_clean_store_and_rerun_asks_only_for_the_rest(is
         assert server.stats.image_requests - before == 20 - kept
 
 
+def _kill_after(
+    child: subprocess.Popen[bytes], server: FakeImagesServer, answers: int, seconds: float
+) -> None:
+    """SIGKILL `child` once the server has answered `answers` more requests (0: during
+    start-up), plus `seconds`: moments tied to the run's progress, not the wall clock, so a
+    slow machine still kills mid-run."""
+    deadline = time.monotonic() + 60
+    target = server.stats.completed + answers
+    while server.stats.completed < target and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(seconds)
+    child.send_signal(signal.SIGKILL)
+
+
 @pytest.mark.slow
 def test_ten_sigkills_at_random_moments_then_store_check_passes_and_rerun_fills_the_gaps(
     isolated,
@@ -95,12 +109,12 @@ def test_ten_sigkills_at_random_moments_then_store_check_passes_and_rerun_fills_
         env = _env(server, isolated)
         kept = []
         for _ in range(10):
+            wait_for(lambda: server.stats.in_flight == 0)  # the last child's requests end
             child = subprocess.Popen(
                 [sys.executable, "-c", CHILD, "ten kills", str(total)], env=env,
                 stdout=subprocess.DEVNULL,
             )  # fmt: skip
-            time.sleep(rng.uniform(0.2, 2.5))
-            child.send_signal(signal.SIGKILL)
+            _kill_after(child, server, rng.choice([0, 2, 4, 6, 8]), rng.uniform(0, 0.3))
             assert child.wait() == -signal.SIGKILL
             check = subprocess.run(
                 [IMAGENB, "store", "check"], env=env, capture_output=True, text=True
