@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import ImagenbError
-from .store import MIGRATIONS, Store, json_text
+from .store import Store, json_text
+from .store_schema import MIGRATIONS
 
 EXPORT_FORMAT = "imagenb-store-export/1"
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from imagenb import owners
+from imagenb import owners, store_schema
 from imagenb import store as store_mod
 from imagenb.errors import ImagenbError
 from imagenb.store import Store, StoredImage
@@ -227,7 +227,8 @@ def test_spent_and_info_totals(store: Store) -> None:
     assert info["images"] == 4 and info["cost_usd"] == pytest.approx(1.5)
     assert info["by_model"]["gpt-image-2"]["images"] == 3
     assert info["by_backend"]["preview"]["usd"] == 0.75
-    assert info["root"] == str(store.root) and info["schema_version"] == len(store_mod.MIGRATIONS)
+    assert info["root"] == str(store.root)
+    assert info["schema_version"] == len(store_schema.MIGRATIONS)
 
 
 def test_crash_leftovers_are_found_and_repaired(store: Store) -> None:
@@ -303,18 +304,18 @@ def test_migrations_run_once(tmp_path: Path, monkeypatch: Any) -> None:
 
     with Store(tmp_path) as first:
         put(first, "k")
-    monkeypatch.setattr(store_mod, "MIGRATIONS", [*store_mod.MIGRATIONS, add_rating])
+    monkeypatch.setattr(store_schema, "MIGRATIONS", [*store_schema.MIGRATIONS, add_rating])
     for _ in range(3):
         with Store(tmp_path) as again:
             assert again.get("k") is not None
-            assert again.info()["schema_version"] == len(store_mod.MIGRATIONS)
+            assert again.info()["schema_version"] == len(store_schema.MIGRATIONS)
     assert calls == [1]
     with sqlite3.connect(tmp_path / "index.sqlite") as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(images)")]
     conn.close()
     assert "rating" in columns
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
+    monkeypatch.setattr(store_schema, "MIGRATIONS", store_schema.MIGRATIONS[:1])
     with pytest.raises(ImagenbError, match="newer imagenb"):
         Store(tmp_path)
 

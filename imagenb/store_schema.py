@@ -1,0 +1,130 @@
+"""The store's SQLite schema and its migrations: one place to read what the index holds.
+
+Each step runs once per store, in order, counted by `PRAGMA user_version`; a store written by
+a newer imagenb is refused instead of being misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from .errors import ImagenbError
+
+
+def _create_images(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE images (
+            key TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            ext TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            params TEXT NOT NULL,
+            variant INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            usage TEXT,
+            cost_usd REAL,
+            cost_is_estimate INTEGER NOT NULL DEFAULT 1,
+            latency_s REAL,
+            request_id TEXT,
+            kind TEXT NOT NULL DEFAULT 'generate',
+            input_keys TEXT NOT NULL DEFAULT '[]',
+            nbytes INTEGER NOT NULL
+        )"""
+    )
+    conn.execute("CREATE INDEX images_created ON images (created)")
+    conn.execute("CREATE INDEX images_sha256 ON images (sha256)")
+
+
+def _create_batches(conn: sqlite3.Connection) -> None:
+    """Batch jobs (`imagenb.batch_store`): a job is one submission, split into parts (one
+    remote batch each); every request line is a row keyed by its store key (the custom_id)."""
+    conn.execute(
+        """CREATE TABLE batch_jobs (
+            id TEXT PRIMARY KEY,
+            created REAL NOT NULL,
+            label TEXT,
+            backend TEXT NOT NULL,
+            base_url TEXT
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE batch_parts (
+            job_id TEXT NOT NULL REFERENCES batch_jobs (id),
+            part INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            owner TEXT,
+            batch_id TEXT,
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            total INTEGER NOT NULL DEFAULT 0,
+            completed INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            updated REAL NOT NULL,
+            collected INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (job_id, part)
+        )"""
+    )
+    conn.execute("CREATE INDEX batch_parts_batch_id ON batch_parts (batch_id)")
+    conn.execute(
+        """CREATE TABLE batch_lines (
+            job_id TEXT NOT NULL,
+            part INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            model TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL,
+            variant INTEGER NOT NULL,
+            input_keys TEXT NOT NULL,
+            estimate_usd REAL NOT NULL,
+            error TEXT,
+            PRIMARY KEY (job_id, key)
+        )"""
+    )
+    conn.execute("CREATE INDEX batch_lines_key ON batch_lines (key)")
+
+
+def _create_claims(conn: sqlite3.Connection) -> None:
+    """Requests being paid for right now, by which process (`Store.claim`)."""
+    conn.execute(
+        "CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, since REAL NOT NULL)"
+    )
+
+
+# Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_images,
+    _create_batches,
+    _create_claims,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns how many steps ran. Safe when several processes
+    open a store at once: the write lock serialises them and the second finds nothing to do."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if done > len(MIGRATIONS):
+            raise ImagenbError(
+                f"this store was written by a newer imagenb (schema {done} > "
+                f"{len(MIGRATIONS)}); upgrade imagenb or point IMAGENB_STORE elsewhere"
+            )
+        for step in MIGRATIONS[done:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS) - done
