@@ -3,11 +3,8 @@ the kernel, pick results and refine them (edit), save, browse history and copy t
 equivalent `%%imagegen` cell.
 
 Threading: Generate calls `api.start`, which returns at once; images arrive on the engine
-thread. The engine thread only hands them to one worker thread that makes thumbnails (so
-decoding never stalls the kernel), and the worker posts each widget update to the kernel's
-own event loop (`call_soon_threadsafe` on the loop captured when the panel was made). So
-widgets change only on the kernel thread, between cells, like any comm message. Outside a
-kernel (scripts, tests) updates are applied under a lock on the worker thread.
+thread, are thumbnailed on the panel's worker and shown from the kernel thread
+(`panel_threads`).
 
 The panel never holds the API key (config is read with `config.current()` when needed) nor a
 full-resolution image. Displayed, it adds a static snapshot of its last results after the
@@ -16,15 +13,10 @@ widget, so a notebook reopened without the kernel still shows them.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
 import html
-import queue
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +36,7 @@ from .panel_gallery import (
     snapshot_bundle,
     thumb,
 )
+from .panel_threads import Mailbox, render
 from .progress import summary
 from .request import PARAMETERS, ImageRequest
 from .results import GeneratedImage, ImageSet
@@ -56,30 +49,11 @@ _CONTROLS = (
 _PARTIAL_PX = 160
 _TICK_S = 0.5
 
-_worker: concurrent.futures.ThreadPoolExecutor | None = None
-_worker_lock = threading.Lock()
-
 
 def panel(**defaults: Any) -> Panel:
     """A panel for exploring prompts; `defaults` preset its controls (`prompt`, `model`,
     `size`, `quality`, `n`, `output_format`, `background`, `stream`, `fresh`)."""
     return Panel(**defaults)
-
-
-def _render(fn: Callable[[], None]) -> concurrent.futures.Future[None]:
-    """Run `fn` on the one panel worker: thumbnails in arrival order, then a run's end."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="imagenb-panel")
-        return _worker.submit(fn)
-
-
-def _kernel_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _html(kind: str, text: str) -> str:
@@ -100,9 +74,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         api.build("-", config.current(), **params)  # a bad default fails here, naming the choices
         super().__init__()
         self.add_class("imagenb-panel")
-        self._lock = threading.RLock()
-        self._inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._loop = _kernel_loop()
+        self._mail = Mailbox(lambda exc: self._say("error", f"panel error: {explain(exc)}"))
         self._seq = 0
         self.job: api.Job | None = None
         self.running = False
@@ -112,7 +84,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._last_prompt: str | None = None
         self._snapshot_id = f"imagenb-panel-{uuid.uuid4().hex}"
         self._snapshot_shown = False
-        self.controls = c = Controls(self._locked(self._refresh))
+        self.controls = c = Controls(self._mail.locked(self._refresh))
         for name in _CONTROLS:  # the panel's own attributes too: `p.prompt.value = ...`
             setattr(self, name, getattr(c, name))
         self._build_run()
@@ -156,13 +128,13 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             children=[self.inputs_view, self.inputs_thumbs, self.stop_edit_button],
             layout=widgets.Layout(display="none", grid_gap="12px", margin="4px 0"),
         )  # fmt: skip
-        self.generate_button.on_click(self._locked(self._generate))
-        self.cancel_button.on_click(self._locked(self._cancel))
-        self.stop_edit_button.on_click(self._locked(self._stop_editing))
+        self.generate_button.on_click(self._mail.locked(self._generate))
+        self.cancel_button.on_click(self._mail.locked(self._cancel))
+        self.stop_edit_button.on_click(self._mail.locked(self._stop_editing))
 
     def _build_results(self) -> None:
         self.gallery = Gallery(self._gallery_changed)
-        self.history = HistoryList(self._locked(self._reload))
+        self.history = HistoryList(self._mail.locked(self._reload))
         button = functools.partial(make, widgets.Button)
         self.edit_button = button(
             "ipanel-edit", description="Edit selected", icon="pencil-alt", disabled=True,
@@ -198,11 +170,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             layout=widgets.Layout(width="100%", display="none"),
         )  # fmt: skip
         self.results_title = make(widgets.HTML, "ipanel-results-title", layout={"width": "100%"})
-        self.edit_button.on_click(self._locked(self._edit))
-        self.save_button.on_click(self._locked(self._save))
-        self.clear_button.on_click(self._locked(self._clear))
-        self.history_button.observe(self._locked(self._toggle_history), "value")
-        self.code_button.observe(self._locked(self._toggle_code), "value")
+        self.edit_button.on_click(self._mail.locked(self._edit))
+        self.save_button.on_click(self._mail.locked(self._save))
+        self.clear_button.on_click(self._mail.locked(self._clear))
+        self.history_button.observe(self._mail.locked(self._toggle_history), "value")
+        self.code_button.observe(self._mail.locked(self._toggle_code), "value")
 
     def _layout(self) -> None:
         def row(*children: Any) -> Any:
@@ -230,43 +202,15 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.gallery.box,
         ]
 
-    # --- threading ----------------------------------------------------------------------------
-
-    def _locked(self, fn: Callable[..., None]) -> Callable[..., None]:
-        @functools.wraps(fn)
-        def run(*args: Any) -> None:
-            with self._lock:
-                fn(*args)
-
-        return run
-
-    def _post(self, fn: Callable[[], None]) -> None:
-        """Apply `fn` to the widgets on the kernel thread (from any thread)."""
-        self._inbox.put(fn)
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self._drain)
-        else:
-            self._drain()
-
-    def _drain(self) -> None:
-        with self._lock:
-            while True:
-                try:
-                    fn = self._inbox.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    fn()
-                except Exception as exc:  # a display problem must not stop the panel
-                    self._say("error", f"panel error: {explain(exc)}")
+    # --- progress -----------------------------------------------------------------------------
 
     def _tick(self, seq: int) -> None:
         """Refresh the progress line twice a second while a run goes on (kernel loop only)."""
-        if seq != self._seq or not self.running or self._loop is None:
+        loop = self._mail.loop
+        if seq != self._seq or not self.running or loop is None:
             return
         self._show_progress()
-        self._loop.call_later(_TICK_S, self._tick, seq)
+        loop.call_later(_TICK_S, self._tick, seq)
 
     def wait(self, timeout: float | None = 120.0) -> None:
         """Block until the current run is finished and shown (tests, scripts).
@@ -274,8 +218,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         In a kernel prefer `await asyncio.sleep(...)`: a blocking cell delays the gallery."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            _render(lambda: None).result(timeout)  # thumbnails made so far are posted
-            self._drain()
+            render(lambda: None).result(timeout)  # thumbnails made so far are posted
+            self._mail.drain()
             if not self.running:
                 return
             if deadline is not None and time.monotonic() > deadline:
@@ -346,10 +290,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._show_progress()
         self._refresh()
         job.future.add_done_callback(
-            lambda _f: _render(lambda: self._post(functools.partial(self._finished, seq, job)))
+            lambda _f: render(lambda: self._mail.post(functools.partial(self._finished, seq, job)))
         )
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._tick, seq)
+        self._mail.soon(self._tick, seq)
 
     def _cancel(self, _button: Any = None) -> None:
         if self.job is not None and self.running:
@@ -361,9 +304,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
         def make() -> None:
             data, fmt = thumb(image, config.current().thumbnail_px)
-            self._post(lambda: self._add(seq, image, data, fmt))
+            self._mail.post(lambda: self._add(seq, image, data, fmt))
 
-        _render(make)
+        render(make)
 
     def _add(self, seq: int, image: GeneratedImage, data: bytes, fmt: str) -> None:
         self.gallery.add(image, data, fmt, (seq, image.variant))
@@ -375,9 +318,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             from .display import thumbnail
 
             data, mime = thumbnail(partial.data, _PARTIAL_PX)
-            self._post(lambda: self._show_partial(seq, partial, data, mime.split("/")[1]))
+            self._mail.post(lambda: self._show_partial(seq, partial, data, mime.split("/")[1]))
 
-        _render(make)
+        render(make)
 
     def _show_partial(self, seq: int, partial: Partial, data: bytes, fmt: str) -> None:
         if seq != self._seq or not self.running:
@@ -540,11 +483,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                 entries = load_history()
             except Exception as exc:
                 problem = explain(exc)
-                self._post(lambda: self._say("error", f"history: {problem}"))
+                self._mail.post(lambda: self._say("error", f"history: {problem}"))
                 return
-            self._post(lambda: self._show_history(entries))
+            self._mail.post(lambda: self._show_history(entries))
 
-        _render(load)
+        render(load)
 
     def _show_history(self, entries: list[tuple[HistoryEntry, bytes, str]]) -> None:
         if self.history_button.value:
