@@ -93,3 +93,13 @@ class ModerationBlocked(BackendError):
         super().__init__(message, status=status, code="moderation_blocked", request_id=request_id)
         self.categories = tuple(categories)
         self.stage = stage
+
+
+def describe(error: ImagenbError) -> str:
+    """How a grid cell or storyboard panel names its failure:
+    `ModerationBlocked: blocked by the safety system: ... (categories: violence)`"""
+    text = f"{type(error).__name__}: {error}"
+    categories = getattr(error, "categories", ())
+    if categories:
+        text += f" (categories: {', '.join(categories)})"
+    return text

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import api, config, frames, request, session, sizes, textcheck, textmatch
 from .backends.base import Partial
-from .errors import ImagenbError, InvalidRequest
+from .errors import InvalidRequest, describe
 from .progress import in_notebook, summary
 from .results import GeneratedImage
 
@@ -378,7 +378,7 @@ class Grid:
                 status, message = ("cached" if image.cached else "ok"), None
                 aspect = (image.width, image.height)
             elif error is not None:
-                status, message = "error", _describe(error)
+                status, message = "error", describe(error)
             else:
                 status, message = "pending", None
             partial = self._partials.get((slot, v)) if status == "pending" else None
@@ -481,12 +481,3 @@ class Grid:
 
 def _text(value: Any) -> str | None:
     return None if value is None or not str(value).strip() else str(value)
-
-
-def _describe(error: ImagenbError) -> str:
-    """`ModerationBlocked: blocked by the safety system: ... (categories: violence)`"""
-    text = f"{type(error).__name__}: {error}"
-    categories = getattr(error, "categories", ())
-    if categories:
-        text += f" (categories: {', '.join(categories)})"
-    return text

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import api, config, cost, frames, request, session
-from .errors import InvalidRequest
-from .grids import Item, _describe
+from .errors import InvalidRequest, describe
+from .grids import Item
 from .progress import in_notebook
 from .results import GeneratedImage
 from .storyboard_script import (
@@ -309,7 +309,7 @@ class Storyboard:
             for u, error in enumerate(job.run.errors):
                 if error is not None:
                     for s in groups[u]:
-                        self._errors[s] = _describe(error)
+                        self._errors[s] = describe(error)
             for s in slots:
                 self._partials.pop(s, None)
             self._version += 1
