@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -217,12 +216,11 @@ def test_generated_image_displays_through_this_module(tmp_path: Path) -> None:
     assert ImageSet([img])._repr_mimebundle_()["text/html"].count("<figure") == 1
 
 
-def test_thumbnail_timing(tmp_path: Path) -> None:
-    im = Image.effect_noise((2560, 1440), 64).convert("RGB")
-    path = save(tmp_path / "big.png", im)
-    display.thumbnail(path, 256)
-    started = time.perf_counter()
-    data, _ = display.thumbnail(path, 256)
-    elapsed = time.perf_counter() - started
-    print(f"\n256-px thumbnail of a 2560x1440 PNG: {elapsed * 1000:.0f} ms, {len(data)} bytes")
-    assert elapsed < 2
+def test_thumbnail_of_a_big_noisy_png_is_small(tmp_path: Path) -> None:
+    """Noise is the worst case for the encoder: the thumbnail still fits the byte cap (its
+    speed is measured by `benchmarks/`, not here)."""
+    path = save(tmp_path / "big.png", Image.effect_noise((2560, 1440), 64).convert("RGB"))
+    data, mime = display.thumbnail(path, 256)
+    with Image.open(io.BytesIO(data)) as thumb:
+        assert thumb.size == (256, 144) and mime == f"image/{thumb.format.lower()}"
+    assert len(data) <= display.MAX_THUMB_BYTES
