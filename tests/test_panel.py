@@ -4,9 +4,12 @@ and what its widget state may hold (no key, no image over 40 KB)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import hashlib
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import imagenb as ig
 from imagenb import catalog, config, magic_args, session
 from imagenb.magics import ImagenbMagics
 from imagenb.panel_gallery import history_entries
+from imagenb.panel_threads import Mailbox
 from imagenb.panels import Panel
 from imagenb.testing import Faults
 
@@ -427,3 +431,38 @@ def test_in_a_kernel_other_cells_run_while_eight_images_are_made(
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
     images += [len(b) for b in _buffers(state)] if state else []
     assert images and max(images) <= MAX_STATE_IMAGE
+
+
+def test_mailbox_applies_updates_from_other_threads_on_the_loop_thread() -> None:
+    problems: list[Exception] = []
+
+    async def in_a_kernel() -> tuple[set[str], list[str]]:
+        box = Mailbox(problems.append)  # made while the loop runs, as in a kernel cell
+        applied: list[str] = []
+        threads: set[str] = set()
+
+        def update(name: str) -> None:
+            threads.add(threading.current_thread().name)
+            applied.append(name)
+            if name == "broken":
+                raise RuntimeError("a display problem")
+
+        posters = [
+            threading.Thread(target=box.post, args=(functools.partial(update, n),), name=n)
+            for n in ("a", "broken", "b")
+        ]
+        for t in posters:
+            t.start()
+        for t in posters:
+            t.join()
+        assert applied == []  # nothing ran on the posting threads
+        await asyncio.sleep(0.05)
+        return threads, applied
+
+    threads, applied = asyncio.run(in_a_kernel())
+    assert threads == {threading.main_thread().name} and sorted(applied) == ["a", "b", "broken"]
+    assert [str(p) for p in problems] == ["a display problem"]  # reported, and b still ran
+
+    outside: list[int] = []
+    Mailbox(problems.append).post(lambda: outside.append(1))  # no loop: applied at once
+    assert outside == [1]
