@@ -191,11 +191,14 @@ def _cache_path(img: Displayable, px: int) -> Path | None:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def _e(text: object) -> str:
+def esc(text: object) -> str:
+    """`text` as HTML text or a quoted attribute value: every prompt, caption and error
+    passes through here on its way into a page."""
     return html.escape(str(text), quote=True)
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, at most `limit` characters (an ellipsis marks the cut)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -226,8 +229,8 @@ def _figure(img: Displayable, px: int) -> str:
         width = max(1, round(img.width * scale))
         dims = f' width="{width}" height="{max(1, round(img.height * scale))}"'
     src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    prompt, title = _clip(img.prompt, PROMPT_CHARS), _clip(img.prompt, TITLE_CHARS)
-    meta = " · ".join(_e(s) for s in _settings(img)) + " · " + _e(_cost(img))
+    prompt, title = clip(img.prompt, PROMPT_CHARS), clip(img.prompt, TITLE_CHARS)
+    meta = " · ".join(esc(s) for s in _settings(img)) + " · " + esc(_cost(img))
     if img.latency_s is not None and not img.cached:
         meta += f" · {img.latency_s:.1f} s"
     if img.cached:
@@ -235,16 +238,16 @@ def _figure(img: Displayable, px: int) -> str:
     check = getattr(img, "text_check", None)  # a TextCheck, when the text was checked
     if check is not None:
         colour = "#15803d" if check.passed else "#b91c1c"
-        tip = _e(_clip(check.describe(), PROMPT_CHARS))
+        tip = esc(clip(check.describe(), PROMPT_CHARS))
         meta += (
             f'<span class="imagenb-badge" style="color:{colour}" title="{tip}">'
-            f"{_e(check.badge())}</span>"
+            f"{esc(check.badge())}</span>"
         )
-    notice = f'<div class="imagenb-preview">{_e(PREVIEW_NOTICE)}</div>' if _is_preview(img) else ""
+    notice = f'<div class="imagenb-preview">{esc(PREVIEW_NOTICE)}</div>' if _is_preview(img) else ""
     return (
         f'<figure class="imagenb-fig {NO_MATH}" style="width:{max(width, 160)}px">'
-        f'<img class="imagenb-img" src="{src}"{dims} alt="{_e(prompt)}">'
-        f'<figcaption><div class="imagenb-prompt" title="{_e(title)}">{_e(prompt)}</div>'
+        f'<img class="imagenb-img" src="{src}"{dims} alt="{esc(prompt)}">'
+        f'<figcaption><div class="imagenb-prompt" title="{esc(title)}">{esc(prompt)}</div>'
         f'<div class="imagenb-meta">{meta}</div>{notice}</figcaption></figure>'
     )
 
@@ -256,10 +259,10 @@ def image_html(img: Displayable, px: int) -> str:
 
 def images_html(items: Sequence[Displayable], px: int, title: str | None = None) -> str:
     """A responsive gallery of figures under a one-line summary of count, cost and cache."""
-    head = f"<b>{_e(title)}</b> · " if title else ""
-    summary = head + _e(_summary(items))
+    head = f"<b>{esc(title)}</b> · " if title else ""
+    summary = head + esc(_summary(items))
     if any(_is_preview(i) for i in items):
-        summary += f'<span class="imagenb-preview">{_e(PREVIEW_NOTICE)}</span>'
+        summary += f'<span class="imagenb-preview">{esc(PREVIEW_NOTICE)}</span>'
     figures = "".join(_figure(i, px) for i in items)
     return (
         f'{_STYLE}<div class="imagenb-set {NO_MATH}"><div class="imagenb-summary">{summary}</div>'
@@ -296,7 +299,7 @@ def image_text(img: Displayable) -> str:
         parts.append(check.badge())
     if _is_preview(img):
         parts.append("PREVIEW")
-    return f"GeneratedImage({_clip(img.prompt, 60)!r}, {', '.join(parts)}) -> {img.path}"
+    return f"GeneratedImage({clip(img.prompt, 60)!r}, {', '.join(parts)}) -> {img.path}"
 
 
 def images_text(items: Sequence[Displayable], *, limit: int = 50) -> str:

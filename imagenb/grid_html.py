@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import html
 import io
 import os
 import threading
@@ -23,7 +22,7 @@ from collections.abc import Sequence, Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import display
-from .display import PREVIEW_NOTICE
+from .display import PREVIEW_NOTICE, clip, esc
 from .engine import loop
 from .sheet import Sheet, Tile
 
@@ -107,15 +106,6 @@ class GridLike(Protocol):
     def describe(self) -> str: ...
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     """The grid as one HTML fragment (or, `standalone`, a complete page)."""
     lay = grid.layout
@@ -125,9 +115,9 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     preview = any(
         i.image is not None and i.image.backend == "preview" for items in per_row for i in items
     )
-    head = " · ".join(_e(part) for part in (grid.plan_line, grid.progress_line()) if part)
+    head = " · ".join(esc(part) for part in (grid.plan_line, grid.progress_line()) if part)
     if preview:
-        head += f'<span class="imagenb-flag">{_e(PREVIEW_NOTICE)}</span>'
+        head += f'<span class="imagenb-flag">{esc(PREVIEW_NOTICE)}</span>'
     fragment = (
         f'<style>{_CSS}</style><div class="imagenb-grid {display.NO_MATH}" '
         f'data-rows="{lay.shape[0]}" data-cols="{lay.shape[1]}">'
@@ -167,16 +157,16 @@ def _table(grid: GridLike, per_row: list[list[Item]], *, live: bool, standalone:
 
 def _label(text: str) -> str:
     """An axis label clamped to four lines, the longer text in its tooltip."""
-    title = _e(_clip(text, LABEL_TITLE_CHARS))
-    return f'<div class="imagenb-label" title="{title}">{_e(_clip(text, LABEL_CHARS))}</div>'
+    title = esc(clip(text, LABEL_TITLE_CHARS))
+    return f'<div class="imagenb-label" title="{title}">{esc(clip(text, LABEL_CHARS))}</div>'
 
 
 def _corner(row_axis: str | None, col_axis: str | None) -> str:
     parts = []
     if row_axis:
-        parts.append(f"{_e(row_axis)} ↓")
+        parts.append(f"{esc(row_axis)} ↓")
     if col_axis:
-        parts.append(f"{_e(col_axis)} →")
+        parts.append(f"{esc(col_axis)} →")
     return "<br>".join(parts)
 
 
@@ -193,7 +183,7 @@ def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: boo
     w, h = item.aspect
     height = max(24, round(width * h / max(w, 1)))
     caption = (
-        f'<div class="imagenb-cap">{_e(_clip(item.caption, CAPTION_CHARS))}</div>'
+        f'<div class="imagenb-cap">{esc(clip(item.caption, CAPTION_CHARS))}</div>'
         if item.caption
         else ""
     )
@@ -201,10 +191,10 @@ def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: boo
     if item.image is not None:
         body = _picture(grid, item, width, standalone=standalone)
     elif item.status == "error":
-        text = _clip(item.error or "failed", ERROR_CHARS)
+        text = clip(item.error or "failed", ERROR_CHARS)
         body = (
             f'<div class="imagenb-ph imagenb-err" style="{box}" '
-            f'title="{_e(_clip(item.error or "", 1000))}">⚠ {_e(text)}</div>'
+            f'title="{esc(clip(item.error or "", 1000))}">⚠ {esc(text)}</div>'
         )
     elif item.partial is not None and live:
         body = (
@@ -214,8 +204,8 @@ def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: boo
     else:
         state = "waiting…" if live else "not made (the run stopped)"
         body = (
-            f'<div class="imagenb-ph" style="{box}" title="{_e(_clip(item.prompt, TITLE_CHARS))}">'
-            f"<div>{_e(_clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
+            f'<div class="imagenb-ph" style="{box}" title="{esc(clip(item.prompt, TITLE_CHARS))}">'
+            f"<div>{esc(clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
     badge = _check_badge(item.check) if item.image is not None else ""
     return f'<figure class="imagenb-item" style="width:{width}px">{body}{badge}{caption}</figure>'
@@ -226,8 +216,8 @@ def _check_badge(check: TextCheck | None) -> str:
     if check is None:
         return ""  # not checked, or (while live) the check is still running
     kind = "" if check.passed else " imagenb-ocr-fail"
-    tip = _e(_clip(check.describe(), TITLE_CHARS))
-    return f'<div class="imagenb-ocr{kind}" title="{tip}">{_e(check.badge())}</div>'
+    tip = esc(clip(check.describe(), TITLE_CHARS))
+    return f'<div class="imagenb-ocr{kind}" title="{tip}">{esc(check.badge())}</div>'
 
 
 def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str:
@@ -235,17 +225,17 @@ def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str
     assert image is not None
     uri, tw, th = grid.thumbs.get(image, THUMB_PX)
     shown_h = max(1, round(width * th / max(tw, 1)))
-    alt = _e(_clip(item.prompt, ALT_CHARS))
+    alt = esc(clip(item.prompt, ALT_CHARS))
     tag = f'<img src="{uri}" width="{width}" height="{shown_h}" alt="{alt}">'
-    title = _e(f"{_clip(item.prompt, TITLE_CHARS)}\n{image.path}")
+    title = esc(f"{clip(item.prompt, TITLE_CHARS)}\n{image.path}")
     if standalone:
-        return f'<a href="{_e(image.path.resolve().as_uri())}" title="{title}">{tag}</a>'
+        return f'<a href="{esc(image.path.resolve().as_uri())}" title="{title}">{tag}</a>'
     cost = f"${image.cost_usd or 0:.4f}"
     if image.cached:
         cost = "cached (free)"
     elif image.backend == "preview":
         cost = f"≈ {cost} if real"
-    meta = f"{image.width}x{image.height} · {cost} · <code>{_e(image.path)}</code>"
+    meta = f"{image.width}x{image.height} · {cost} · <code>{esc(image.path)}</code>"
     return (
         f'<details class="imagenb-zoom"><summary title="{title}">{tag}</summary>'
         f'<div class="imagenb-meta">{meta}</div></details>'

@@ -7,7 +7,6 @@ full-resolution image; every text shown is HTML-escaped (prompts are untrusted).
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import config, display, session
+from .display import clip, esc
 from .results import GeneratedImage
 
 GALLERY_MAX = 24  # cards kept in the gallery; older results stay in the store (History)
@@ -107,15 +107,6 @@ def thumb(image: GeneratedImage, px: int) -> tuple[bytes, str]:
     return data, mime.split("/")[1]
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def cost_text(image: GeneratedImage) -> str:
     if image.cached:
         return "$0 (stored)"
@@ -135,12 +126,12 @@ def caption_html(image: GeneratedImage) -> str:
     if image.cached:
         cost = '<span class="ipanel-badge" title="from the store: no charge">cached, free</span>'
     else:
-        cost = " · " + _e(cost_text(image))
+        cost = " · " + esc(cost_text(image))
     if image.backend == "preview":
         cost += '<span class="ipanel-badge" title="offline preview backend">preview</span>'
     return (
-        f'<div class="ipanel-caption"><div class="p" title="{_e(_clip(image.prompt, 2000))}">'
-        f"{_e(_clip(image.prompt, 160))}</div>{_e(settings_text(image))}{cost}</div>"
+        f'<div class="ipanel-caption"><div class="p" title="{esc(clip(image.prompt, 2000))}">'
+        f"{esc(clip(image.prompt, 160))}</div>{esc(settings_text(image))}{cost}</div>"
     )
 
 
@@ -236,15 +227,15 @@ class Viewer:
         data, fmt = thumb(image, ENLARGE_PX)
         self.image = image
         self.title.value = (
-            f'<span class="ipanel-section">{_e(settings_text(image))} · {_e(image.model)}</span>'
+            f'<span class="ipanel-section">{esc(settings_text(image))} · {esc(image.model)}</span>'
         )
         with self.picture.hold_sync():
             self.picture.format = fmt
             self.picture.value = data
         self.details.value = (
             f'<div class="ipanel-caption"><div style="color:var(--jp-ui-font-color1)">'
-            f"{_e(_clip(image.prompt, 4000))}</div>{_e(cost_text(image))} · "
-            f"full-resolution file: <code>{_e(image.path)}</code></div>"
+            f"{esc(clip(image.prompt, 4000))}</div>{esc(cost_text(image))} · "
+            f"full-resolution file: <code>{esc(image.path)}</code></div>"
         )
         self.box.layout.display = "flex"
 
@@ -375,9 +366,9 @@ class HistoryCard:
         count = len(entry.images)
         kind = "· edit " if entry.kind == "edit" else ""
         self.text = widgets.HTML(
-            f'<div class="ipanel-caption"><div class="p">{_e(_clip(entry.prompt, 120))}</div>'
-            f"{count} image{'' if count == 1 else 's'} · {_e(entry.first.model)} · "
-            f"{_e(settings_text(entry.first))} {_e(kind)}· {_ago(entry.first.created)}</div>"
+            f'<div class="ipanel-caption"><div class="p">{esc(clip(entry.prompt, 120))}</div>'
+            f"{count} image{'' if count == 1 else 's'} · {esc(entry.first.model)} · "
+            f"{esc(settings_text(entry.first))} {esc(kind)}· {_ago(entry.first.created)}</div>"
         )
         self.reload_button = widgets.Button(
             description="Reload", icon="undo", tooltip="Back into the panel, at no cost"
@@ -421,7 +412,7 @@ class HistoryList:
             if entries
             else "History · the store is empty so far"
         )
-        self.header.value = f'<div class="ipanel-section">{_e(text)}</div>'
+        self.header.value = f'<div class="ipanel-section">{esc(text)}</div>'
         self.box.layout.display = "flex"
 
     def loading(self) -> None:
@@ -481,7 +472,7 @@ def snapshot_bundle(images: Sequence[GeneratedImage], prompt: str | None) -> dic
     return {
         "text/html": (
             f'{_SNAPSHOT_CSS}<div class="imagenb-snapshot"><div class="imagenb-snapshot-head">'
-            f"{_e(head)}</div>{body}</div>"
+            f"{esc(head)}</div>{body}</div>"
         ),
         "text/plain": plain,
     }
