@@ -7,6 +7,7 @@ imported only here and only when an input is actually read.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -46,6 +47,10 @@ class ImageInput:
     def as_upload(self) -> tuple[str, bytes, str]:
         """The `(filename, content, mime)` tuple the SDK sends as a multipart file."""
         return (self.filename, self.data, self.mime)
+
+    def as_data_url(self) -> str:
+        """The image inline, as the JSON bodies (`images: [{image_url}]`) carry it."""
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
 def load(source: Any, *, role: str = "image") -> ImageInput:

@@ -22,6 +22,17 @@ BACKGROUNDS = ("auto", "opaque", "transparent")
 MODERATIONS = ("auto", "low")
 COMPLEXITIES = ("low", "medium", "high")
 MAX_PARTIAL_IMAGES = 3
+# What the service applies to a parameter left out (API reference): such values are not sent,
+# so a request carries only what was asked. `model` always goes: the API's own default is a
+# retired model.
+API_DEFAULTS: dict[str, Any] = {
+    "size": "auto",
+    "quality": "auto",
+    "n": 1,
+    "output_format": "png",
+    "background": "auto",
+    "moderation": "auto",
+}
 
 # Parameters a grid frame column or a magic option may set, in display order.
 PARAMETERS = (
@@ -36,6 +47,9 @@ PARAMETERS = (
     "complexity",
     "input_fidelity",
 )
+
+
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,12 @@ class ImageRequest:
             if value is not None:
                 out[name] = value
         return out
+
+    def wire_params(self) -> dict[str, Any]:
+        """`params()` without the values the service would apply anyway: what goes on the wire.
+        The store key still covers the full `params()`, so leaving a default out changes no
+        key."""
+        return {k: v for k, v in self.params().items() if API_DEFAULTS.get(k, _UNSET) != v}
 
     def canonical(self) -> dict[str, Any]:
         """What defines the image: every parameter but `n`, plus input hashes."""
