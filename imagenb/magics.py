@@ -376,13 +376,12 @@ def _hint(exc: BaseException) -> str:
 
     if isinstance(exc, errors.BudgetExceeded):
         return " (or: %imagenb budget_usd=...)"
-    if isinstance(exc, errors.ModerationBlocked):
-        return " — rephrase the prompt; sent unchanged it will be blocked again"
     if isinstance(exc, errors.BackendError) and exc.status in (401, 403):
         return (
             " — check the OPENAI_API_KEY the kernel was started with (%imagenb shows the backend)"
         )
-    return ""
+    advice = errors.hint(exc)
+    return f" — {advice}" if advice else ""
 
 
 __all__ = ["ImagenbMagics", "register"]
