@@ -103,7 +103,15 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing); empty cells are missing, and numeric parameters are converted per row."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            f"{os.fspath(path)!r} is not UTF-8 text; save the table as a UTF-8 CSV"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no data"
+        raise InvalidRequest(f"{os.fspath(path)!r} is not a readable CSV: {first}") from None
 
 
 def require(tab: Table, *, prompt: str, caption: str | None) -> None:
