@@ -24,7 +24,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code, out, err = run(capsys, *argv)
+    code, _, err = run(capsys, *argv)
     lines = err.strip().splitlines()
     assert code != 0, (argv, out, err)
     assert len(lines) == 1 and lines[0].startswith("imagenb: "), (argv, err)
@@ -39,8 +39,8 @@ def csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_mistakes_found_before_sending_send_nothing(fake, capsys, tmp_path, csv):
-    os.chdir(tmp_path)
+def test_mistakes_found_before_sending_send_nothing(fake, capsys, tmp_path, csv, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     Path("a.png").write_bytes(b"mine")
     binary = tmp_path / "photo.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
@@ -89,8 +89,8 @@ def test_store_mistakes_are_one_line(capsys, tmp_path):
         one_line_error(capsys, *argv)
 
 
-def test_the_suffix_decides_the_format(fake, capsys, tmp_path):
-    os.chdir(tmp_path)
+def test_the_suffix_decides_the_format(fake, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "generate", "a fox", "-q", "low", "-o", "fox.jpg")
     assert code == 0 and "fox.jpg" in out
     assert Path("fox.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes
@@ -100,9 +100,11 @@ def test_the_suffix_decides_the_format(fake, capsys, tmp_path):
     assert "output_format" not in fake.log[-1]["params"]  # png is the service's default
 
 
-def test_several_images_get_distinct_names_and_overwrite_replaces(fake, capsys, tmp_path):
-    os.chdir(tmp_path)
-    code, out, _ = run(capsys, "generate", "a fox", "-q", "low", "-n", "3", "-o", "out/f.webp")
+def test_several_images_get_distinct_names_and_overwrite_replaces(
+    fake, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = run(capsys, "generate", "a fox", "-q", "low", "-n", "3", "-o", "out/f.webp")
     assert code == 0
     assert sorted(p.name for p in Path("out").iterdir()) == ["f-0.webp", "f-1.webp", "f-2.webp"]
     line = one_line_error(capsys, "generate", "a fox", "-q", "low", "-n", "3", "-o", "out/f.webp")
@@ -125,7 +127,7 @@ def test_template_grid_from_a_csv_of_axis_values(fake, capsys, tmp_path):
     axes = tmp_path / "axes.csv"
     axes.write_text("animal,style\ncat,ink\ndog,watercolour\nfox,\n")
     sheet = tmp_path / "sheet.html"
-    code, out, err = run(
+    code, _, err = run(
         capsys,
         "grid",
         str(axes),
