@@ -24,7 +24,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    code, _, err = run(capsys, *argv)
+    code, out, err = run(capsys, *argv)
     lines = err.strip().splitlines()
     assert code != 0, (argv, out, err)
     assert len(lines) == 1 and lines[0].startswith("imagenb: "), (argv, err)
