@@ -223,7 +223,7 @@ def _response(result: Any) -> Response:
 def _batch_state(batch: Any) -> BatchState:
     counts = batch.request_counts
     problems = tuple(
-        BatchProblem(e.line, e.code, e.message or e.code or "invalid line")
+        BatchProblem(e.line, e.code, redact(e.message or e.code or "invalid line"))
         for e in ((batch.errors.data or []) if batch.errors else [])
     )
     return BatchState(
