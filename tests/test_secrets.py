@@ -91,7 +91,7 @@ def mangled_forms(key: str = ECHO_KEY) -> list[str]:
 class _EchoHandler(http.server.BaseHTTPRequestHandler):
     """Answers every image request 400 with a message echoing the key in all ten forms."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         message = "bad request; key seen: " + " | ".join(mangled_forms())
         body = json.dumps(
