@@ -115,6 +115,7 @@ _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 REDACTED = "<OPENAI_API_KEY>"
 MIN_PIECE = 8  # a run of this many characters of the key is treated as the key
 _KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
+_PREFIX_LEFT = re.compile(r"(?i)\bsk-(?:proj-|svcacct-|admin-)?" + re.escape(REDACTED))
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -125,7 +126,7 @@ def redact(text: str) -> str:
     `MIN_PIECE` or more characters of the key's secret part, in any case, goes."""
     pieces = _pieces(_configured_keys())
     if pieces and len(text) >= MIN_PIECE:
-        text = _replace_pieces(text, pieces)
+        text = _PREFIX_LEFT.sub(REDACTED, _replace_pieces(text, pieces))
     return _KEY_LIKE.sub(REDACTED, text)
 
 

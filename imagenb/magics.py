@@ -164,7 +164,7 @@ class ImagenbMagics(Magics):
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         prompt, unfilled = magic_args.interpolate(args.prompt, ns)
         if unfilled:
-            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+            raise magic_args.unfilled_error(unfilled)
         images = [x for spec in args.images for x in magic_args.resolve_image(spec, ns)]
         mask = _single_mask(args.mask, ns)
         edit = {"images": images, "mask": mask} if args.images else {}
@@ -213,7 +213,7 @@ class ImagenbMagics(Magics):
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         body, unfilled = magic_args.interpolate(args.prompt, ns)
         if unfilled:
-            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+            raise magic_args.unfilled_error(unfilled)
         cfg = _config_for(args.backend)
         board = storyboards.prepare(
             body,
