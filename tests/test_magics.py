@@ -254,7 +254,7 @@ def test_prompt_fields_are_filled_and_an_unknown_one_is_an_error_that_sends_noth
     ip: Shell, fake: FakeImagesServer
 ) -> None:
     ip.ns.update(animal="fox", count=3)
-    cell = ip.run("%%imagegen -q low -o r\na {animal} with {count:02d} tails {{ok}}")
+    assert ip.run("%%imagegen -q low -o r\na {animal} with {count:02d} tails {{ok}}").success
     assert ip.ns["r"][0].prompt == "a fox with 03 tails {ok}"
     sent = images_sent(fake)
     error = one_error_line(ip.run("%%imagegen -q low -o r2\na {animal}, {mood} and {x:>4}"))
