@@ -117,6 +117,11 @@ def start(
 ) -> Job:
     """Begin running `requests` and return at once. Budget checked first unless `check=False`.
     `split` sends each variant as its own call (independent candidates for `best_of`)."""
+    if isinstance(requests, str) or not all(isinstance(r, request.ImageRequest) for r in requests):
+        raise InvalidRequest(
+            "ig.start takes built requests (ig.api.requests_from(prompts, ig.configure())); "
+            "to make images from prompts, call ig.generate or ig.grid"
+        )
     cfg = cfg or config_mod.current()
     if check:
         partials = DEFAULT_PARTIAL_IMAGES if stream else 0
@@ -270,6 +275,10 @@ def edit(
     stream: bool = False,
 ) -> ImageSet:
     """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says."""
+    if images is None:  # else it would quietly become a paid generation
+        raise InvalidRequest(
+            "ig.edit needs the image(s) to edit; got None. For a new image use ig.generate"
+        )
     return _run_one(prompt, locals(), fresh=fresh, stream=stream)
 
 
@@ -292,13 +301,11 @@ def requests_from(
 
 
 def _rows(data: Any) -> Iterable[Any]:
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas
-        records: list[dict[str, Any]] = data.to_dict("records")
-        return records
-    if hasattr(data, "to_dicts"):  # polars
-        dicts: list[dict[str, Any]] = data.to_dicts()
-        return dicts
-    return list(data)
+    """Rows the way a grid reads them (pandas, polars eager or lazy, dicts, lists), so
+    `estimate` takes whatever `grid` takes and refuses what it refuses."""
+    from . import frames
+
+    return frames.table(data).rows
 
 
 def estimate(

@@ -75,8 +75,8 @@ def load_many(sources: Any, *, limit: int) -> tuple[ImageInput, ...]:
 
 
 def _is_sequence(value: Any) -> bool:
-    if isinstance(value, (str, bytes, bytearray, os.PathLike)):
-        return False
+    if isinstance(value, (str, bytes, bytearray, os.PathLike)) or hasattr(value, "read"):
+        return False  # a file object iterates lines, not images
     return hasattr(value, "__iter__") and not hasattr(value, "getpixel")
 
 
@@ -87,6 +87,8 @@ def _read(source: Any, role: str) -> tuple[str, bytes]:
         return _read_path(Path(source), role)
     if hasattr(source, "path") and isinstance(source.path, (str, os.PathLike)):
         return _read_path(Path(source.path), role)
+    if hasattr(source, "read"):  # an open file or BytesIO
+        return _read_file(source, role)
     if hasattr(source, "save") and hasattr(source, "getpixel"):  # a PIL image
         buf = io.BytesIO()
         image = source if source.mode in ("RGB", "RGBA", "L", "LA") else source.convert("RGBA")
@@ -98,6 +100,20 @@ def _read(source: Any, role: str) -> tuple[str, bytes]:
     )
 
 
+def _read_file(source: Any, role: str) -> tuple[str, bytes]:
+    """An open binary file: named by its file name if it has one, else by its role (never
+    by a repr such as `<_io.BytesIO object at 0x...>`)."""
+    name = getattr(source, "name", None)
+    label = Path(name).name if isinstance(name, str) and name else role
+    try:
+        data = source.read(MAX_INPUT_BYTES)
+    except (OSError, ValueError) as exc:  # closed, not readable
+        raise InvalidRequest(f"{role} {label!r} cannot be read: {exc}") from None
+    if not isinstance(data, (bytes, bytearray)):
+        raise InvalidRequest(f"{role} {label!r} is a text file; open it in binary mode ('rb')")
+    return label, bytes(data)
+
+
 def _read_path(path: Path, role: str) -> tuple[str, bytes]:
     if not path.is_file():
         raise InvalidRequest(f"{role}: no such file {str(path)!r}")
@@ -107,6 +123,11 @@ def _read_path(path: Path, role: str) -> tuple[str, bytes]:
             "under 50 MB"
         )
     return path.name, path.read_bytes()
+
+
+def _named(role: str, name: str) -> str:
+    """`image 2 'cat.png'`, or just `image 2` when the input has no name of its own."""
+    return role if name == role else f"{role} {name!r}"
 
 
 def _inspect(name: str, data: bytes, role: str) -> ImageInput:
@@ -131,9 +152,14 @@ def _inspect(name: str, data: bytes, role: str) -> ImageInput:
         raise InvalidRequest(
             f"{role} {name!r} is too large to decode safely (a decompression bomb?); resize it"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
         raise InvalidRequest(
-            f"{role} {name!r} is not a readable PNG, WebP or JPEG image ({exc})"
+            f"{_named(role, name)} is not a readable PNG, WebP or JPEG image (its bytes are no "
+            "image format Pillow knows)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidRequest(
+            f"{_named(role, name)} is not a readable PNG, WebP or JPEG image ({exc})"
         ) from None
     if fmt not in _MIME:
         raise InvalidRequest(f"{role} {name!r} is {fmt or 'unknown'}; use PNG, WebP or JPEG")

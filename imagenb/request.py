@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -144,6 +145,9 @@ def build(
     mask: Any = None,
 ) -> ImageRequest:
     """Validate user input into an `ImageRequest`; `InvalidRequest` names what is allowed."""
+    _no_blanks(model=model, size=size, quality=quality, output_format=output_format,
+               background=background, moderation=moderation, complexity=complexity,
+               input_fidelity=input_fidelity)  # fmt: skip
     spec = catalog.lookup(model or catalog.DEFAULT_MODEL)
     fmt = _choice("output_format", _format(output_format), spec.formats)
     bg = _choice("background", background or "auto", BACKGROUNDS)
@@ -171,6 +175,16 @@ def build(
     )
 
 
+def _no_blanks(**params: Any) -> None:
+    """An empty string is not "the default": `quality=""` silently priced as `auto` once
+    bought a $0.21 image nobody asked for."""
+    for name, value in params.items():
+        if isinstance(value, str) and not value.strip():
+            raise InvalidRequest(
+                f"{name}={value!r} is empty; leave {name} out (or None) for the default"
+            )
+
+
 def _prompt(prompt: Any) -> str:
     if not isinstance(prompt, str):
         kind = "missing (NaN/None)" if prompt is None or prompt != prompt else type(prompt).__name__
@@ -178,11 +192,30 @@ def _prompt(prompt: Any) -> str:
     text = prompt.strip()
     if not text:
         raise InvalidRequest("the prompt is empty; describe the image you want")
+    check_text(text, "the prompt")
+    if not any(unicodedata.category(c)[0] not in "CZ" for c in text):
+        raise InvalidRequest(
+            "the prompt has no visible characters (only spaces, zero-width or control "
+            "characters); describe the image you want"
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             f"the prompt has {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}"
         )
     return text
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse text that cannot be sent or saved as UTF-8 (a lone surrogate, usually from a
+    broken decode), naming where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            f"{what} has a lone surrogate {text[exc.start]!r} at character {exc.start + 1}, "
+            "which cannot be sent or saved as UTF-8 (it usually comes from a broken decode); "
+            "fix or remove it"
+        ) from None
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...], model: str | None = None) -> str:
