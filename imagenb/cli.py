@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, cli_checks, options
+from . import __version__, cli_checks, options, plan_notes
 from .errors import ImagenbError, InvalidRequest
 
 EXAMPLES = """examples:
@@ -156,7 +156,11 @@ def _generate(args: argparse.Namespace) -> int:
         config.configure(backend=args.backend)
     params = options.request_params(args)
     if args.estimate:
-        print(api.estimate(args.prompt, **params))
+        cfg = config.current()
+        request = api.build(args.prompt, cfg, **params)
+        partials = api.DEFAULT_PARTIAL_IMAGES if args.stream else 0
+        plan = api.plan([request], cfg, fresh=args.fresh, partials=partials)
+        print(f"{plan}{plan_notes.suffix([request], partials=partials)}")
         return 0
     if not args.output:
         raise InvalidRequest("say where to write the image with -o FILE (or use --estimate)")
@@ -188,9 +192,11 @@ def _grid(args: argparse.Namespace) -> int:
     table = _grid_input(args)
     params = options.request_params(args)
     if sheet is None:
-        print(
-            grids.estimate(table.frame, prompt=table.prompt, fresh=args.fresh, mode=mode, **params)
+        plan = grids.estimate(
+            table.frame, prompt=table.prompt, fresh=args.fresh, mode=mode, **params
         )
+        requests = grids.requests_for(table.frame, prompt=table.prompt, **params)
+        print(f"{plan}{plan_notes.suffix(requests)}")
         return 0
     result = grids.grid(
         table.frame,

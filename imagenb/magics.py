@@ -26,7 +26,7 @@ from IPython.core.magic import (
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Int, Unicode, observe
 
-from . import magic_args
+from . import magic_args, plan_notes
 from .errors import ImagenbError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -173,7 +173,9 @@ class ImagenbMagics(Magics):
             magic_args.save_plan(args.save, request.n, request.output_format) if args.save else None
         )
         if args.estimate:
-            print(_estimate_line(api.plan([request], cfg, fresh=args.fresh), cfg))
+            shown = api.DEFAULT_PARTIAL_IMAGES if args.stream else 0
+            estimate = api.plan([request], cfg, fresh=args.fresh, partials=shown)
+            print(_estimate_line(estimate, cfg) + plan_notes.suffix([request], partials=shown))
             return
         partials = progress.PartialPreview(cfg.thumbnail_px) if args.stream else None
         job = api.start(
