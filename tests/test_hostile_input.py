@@ -129,7 +129,7 @@ def test_estimate_takes_a_lazy_polars_frame_like_grid():
 
 def test_an_axis_label_that_cannot_be_saved_is_refused_before_paying(fake, tmp_path):
     rows = [{"prompt": "a cat", "style": "ink"}, {"prompt": "a dog", "style": "bad \udc80"}]
-    with pytest.raises(InvalidRequest, match="row 2, column 'style'.*lone surrogate"):
+    with pytest.raises(InvalidRequest, match=r"row 2, column 'style'.*lone surrogate"):
         ig.grid(rows, cols="style", quality="low")
     assert fake.stats.requests == 0
 
