@@ -51,6 +51,9 @@ PARAMETERS = (
 
 
 _UNSET = object()
+# Unicode categories that draw nothing: controls, format characters (zero-width space, joiners,
+# BOM) and separators. Unassigned and private-use code points may draw; they are allowed.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def _prompt(prompt: Any) -> str:
     if not text:
         raise InvalidRequest("the prompt is empty; describe the image you want")
     check_text(text, "the prompt")
-    if not any(unicodedata.category(c)[0] not in "CZ" for c in text):
+    if all(unicodedata.category(c) in _INVISIBLE for c in text):
         raise InvalidRequest(
             "the prompt has no visible characters (only spaces, zero-width or control "
             "characters); describe the image you want"
