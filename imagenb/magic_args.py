@@ -255,6 +255,8 @@ def resolve_image(spec: str, namespace: Mapping[str, Any], *, role: str = "image
 def _items(value: Any) -> list[Any]:
     if isinstance(value, (str, bytes, bytearray, memoryview)) or hasattr(value, "getpixel"):
         return [value]
+    if hasattr(value, "read"):  # an open file: one image, not its lines
+        return [value]
     if isinstance(value, Iterable):
         return list(value)
     return [value]

@@ -153,3 +153,16 @@ def test_unreadable_inputs_are_named_by_their_name_or_role_never_a_repr(fake, tm
 def test_an_open_image_file_is_an_input(fake):
     images = ig.edit("make it night", io.BytesIO(PNG.getvalue()), quality="low")
     assert len(images) == 1 and fake.log[-1]["image_count"] == 1
+
+
+def test_an_open_file_in_a_magic_is_one_image(fake):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("imagenb")
+    shell.user_ns["photo"] = io.BytesIO(PNG.getvalue() + b"\n" * 3)  # newlines: not split
+    with capture_output() as cap:
+        shell.run_cell("%%imageedit -i photo -q low -o night\nmake it night", store_history=False)
+    assert not cap.stderr, cap.stderr
+    assert fake.log[-1]["image_count"] == 1 and len(shell.user_ns.pop("night")) == 1
