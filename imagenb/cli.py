@@ -164,9 +164,10 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise InvalidRequest("say where to write the image with -o FILE (or use --estimate)")
+    count = api.build(args.prompt, config.current(), **params).n  # a valid n before naming files
     targets, params["output_format"] = cli_checks.image_targets(
         args.output,
-        params.get("n") or 1,
+        count,
         output_format=params.get("output_format"),
         overwrite=args.overwrite,
     )

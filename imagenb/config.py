@@ -114,6 +114,9 @@ def configure(**changes: Any) -> Config:
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 REDACTED = "<OPENAI_API_KEY>"
 MIN_PIECE = 8  # a run of this many characters of the key is treated as the key
+# ... if it looks random: a window such as "00000000" (a test key's padding) would otherwise
+# redact every run of zeros in every message
+MIN_DISTINCT = 4
 _KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
 _PREFIX_LEFT = re.compile(r"(?i)\bsk-(?:proj-|svcacct-|admin-)?" + re.escape(REDACTED))
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -139,7 +142,7 @@ def _configured_keys() -> list[str]:
 
 def _pieces(keys: list[str]) -> frozenset[str]:
     """Every `MIN_PIECE`-character window of each key's secret part (prefix removed),
-    lower-cased; a secret part shorter than that is one piece."""
+    lower-cased; a secret part shorter than a window is one piece."""
     out: set[str] = set()
     for key in keys:
         body = key.translate(_ASCII_LOWER)
@@ -156,27 +159,32 @@ def _pieces(keys: list[str]) -> frozenset[str]:
 
 
 def _replace_pieces(text: str, pieces: frozenset[str]) -> str:
-    """Replace each maximal run of `text` covered by windows found in `pieces` (the ASCII
-    lower-casing keeps positions: no character changes length)."""
+    """Replace each maximal run of `text` covered by windows found in `pieces`, if the run
+    holds a window that looks random (`MIN_DISTINCT` different characters): a run such as
+    "00000000" alone stays, but a key's zero padding next to the rest of it goes too. The
+    ASCII lower-casing keeps positions (no character changes length)."""
     lowered = text.translate(_ASCII_LOWER)
-    sizes = {len(p) for p in pieces}
-    covered = bytearray(len(text))
-    for size in sizes:
+    covered = bytearray(len(text))  # 1: in a window of the key; 2: also in a random-looking one
+    for size in {len(p) for p in pieces}:
         for i in range(len(text) - size + 1):
-            if lowered[i : i + size] in pieces:
-                covered[i : i + size] = b"\x01" * size
+            window = lowered[i : i + size]
+            if window in pieces:
+                mark = 2 if len(set(window)) >= min(MIN_DISTINCT, size) else 1
+                for j in range(i, i + size):
+                    covered[j] = max(covered[j], mark)
     if not any(covered):
         return text
     out: list[str] = []
     i = 0
     while i < len(text):
-        if covered[i]:
-            while i < len(text) and covered[i]:
-                i += 1
-            out.append(REDACTED)
-        else:
+        if not covered[i]:
             out.append(text[i])
             i += 1
+            continue
+        start = i
+        while i < len(text) and covered[i]:
+            i += 1
+        out.append(REDACTED if 2 in covered[start:i] else text[start:i])
     return "".join(out)
 
 

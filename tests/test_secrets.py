@@ -134,6 +134,9 @@ def test_the_redaction_covers_every_form() -> None:
     assert config.redact("a short 7-char run QSVLM2X and 00000000 stay") == (
         "a short 7-char run QSVLM2X and 00000000 stay"
     )
+    config.configure(api_key=TEST_KEY)  # padded with zeros: runs of zeros are not the key
+    assert config.redact("n=100000000 is not allowed") == "n=100000000 is not allowed"
+    assert config.redact(f"key: {TEST_KEY.upper()}") == "key: <OPENAI_API_KEY>"
 
 
 def test_a_server_echoing_the_key_in_ten_forms_leaks_no_piece_of_it(
