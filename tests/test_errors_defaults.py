@@ -64,3 +64,9 @@ def test_the_panel_estimate_says_it():
     panel.quality.value = "low"
     panel.stream.value = True
     assert PARTIALS_NOTE.search(panel.estimate.value), panel.estimate.value
+
+
+def test_the_storyboard_plan_line_says_it():
+    board = ig.storyboard(["Mira walks home"], characters={"Mira": "a girl in a red scarf"})
+    # panels are edits: their per-image price includes reading the reference image
+    assert re.search(r"quality auto: priced as high, ~\$0\.2\d+/image", board.plan_line)
