@@ -133,10 +133,10 @@ def hint(error: BaseException) -> str:
 
 def brief(error: ImagenbError) -> list[str]:
     """At most 3 lines: the error with its class, the hint, and where the full trace is."""
-    first = " ".join(describe(error).split())
+    first = _redacted(" ".join(describe(error).split()))  # before clipping: no half keys
     if len(first) > BRIEF_MAX_CHARS:
         first = first[: BRIEF_MAX_CHARS - 1] + "…"
-    lines = [_redacted(first)]
+    lines = [first]
     if advice := hint(error):
         lines.append(f"hint: {advice}")
     lines.append("(the full traceback: run %tb)")
