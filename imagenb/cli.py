@@ -173,7 +173,13 @@ def _generate(args: argparse.Namespace) -> int:
     )
     images = api.generate(args.prompt, fresh=args.fresh, stream=args.stream, **params)
     for image, path in zip(images, targets, strict=False):
-        target = image.save(path, overwrite=args.overwrite)
+        try:
+            target = image.save(path, overwrite=args.overwrite)
+        except OSError as exc:  # checked before sending, yet the disk can still fill up
+            raise ImagenbError(
+                f"{path}: {exc.strerror or exc}; the images are in the store, so running the "
+                "same command again (with another -o) costs nothing"
+            ) from None
         note = "cached" if image.cached else f"${image.cost_usd or 0:.4f}"
         print(f"{target}  {image.width}x{image.height}  {note}  [{image.backend}]")
     return 0

@@ -171,3 +171,23 @@ def test_a_real_process_shows_one_line_and_no_traceback(tmp_path):
             assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
             assert "Traceback" not in done.stderr + done.stdout
         assert server.stats.requests == 0
+
+
+def test_a_write_that_fails_after_paying_says_the_images_are_kept(
+    fake, capsys, tmp_path, monkeypatch
+):
+    from imagenb import results
+
+    monkeypatch.chdir(tmp_path)
+
+    def disk_full(self: object, path: object, *, overwrite: bool = False) -> object:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(results.GeneratedImage, "save", disk_full)
+        line = one_line_error(capsys, "generate", "a fox", "-q", "low", "-o", "fox.png")
+    assert "No space left on device" in line and "in the store" in line
+    assert fake.stats.requests == 1
+    code, _, _ = run(capsys, "generate", "a fox", "-q", "low", "-o", "fox.png")
+    assert code == 0 and Path("fox.png").is_file()
+    assert fake.stats.requests == 1  # the store answered the re-run
