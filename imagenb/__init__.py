@@ -33,6 +33,14 @@ _EXPORTS = {
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
+    "judge": "imagenb.judge.verdicts",
+    "compare": "imagenb.judge.comparisons",
+    "Comparison": "imagenb.judge.comparisons",
+    "rank": "imagenb.judge.ranking",
+    "rank_chart": "imagenb.judge.chart",
+    "rate": "imagenb.judge.people",
+    "ratings": "imagenb.judge.people",
+    "agreement": "imagenb.judge.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
 }
@@ -44,6 +52,11 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
+    from .judge.chart import rank_chart
+    from .judge.comparisons import Comparison, compare
+    from .judge.people import agreement, rate, ratings
+    from .judge.ranking import rank
+    from .judge.verdicts import judge
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -72,6 +85,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Comparison",
     "Config",
     "Estimate",
     "GeneratedImage",
@@ -81,7 +95,9 @@ __all__ = [
     "Storyboard",
     "TextCheck",
     "catalog",
+    "agreement",
     "check_text",
+    "compare",
     "configure",
     "current_store",
     "edit",
@@ -90,8 +106,13 @@ __all__ = [
     "generate",
     "grid",
     "history",
+    "judge",
     "panel",
     "prompt_matrix",
+    "rank",
+    "rank_chart",
+    "rate",
+    "ratings",
     "spent",
     "start",
     "storyboard",
