@@ -33,14 +33,14 @@ _EXPORTS = {
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
-    "judge": "imagenb.judge.verdicts",
-    "compare": "imagenb.judge.comparisons",
-    "Comparison": "imagenb.judge.comparisons",
-    "rank": "imagenb.judge.ranking",
-    "rank_chart": "imagenb.judge.chart",
-    "rate": "imagenb.judge.people",
-    "ratings": "imagenb.judge.people",
-    "agreement": "imagenb.judge.people",
+    "judge": "imagenb.judging.verdicts",
+    "compare": "imagenb.judging.comparisons",
+    "Comparison": "imagenb.judging.comparisons",
+    "rank": "imagenb.judging.ranking",
+    "rank_chart": "imagenb.judging.chart",
+    "rate": "imagenb.judging.people",
+    "ratings": "imagenb.judging.people",
+    "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
 }
@@ -52,11 +52,11 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
-    from .judge.chart import rank_chart
-    from .judge.comparisons import Comparison, compare
-    from .judge.people import agreement, rate, ratings
-    from .judge.ranking import rank
-    from .judge.verdicts import judge
+    from .judging.chart import rank_chart
+    from .judging.comparisons import Comparison, compare
+    from .judging.people import agreement, rate, ratings
+    from .judging.ranking import rank
+    from .judging.verdicts import judge
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -94,8 +94,8 @@ __all__ = [
     "Spend",
     "Storyboard",
     "TextCheck",
-    "catalog",
     "agreement",
+    "catalog",
     "check_text",
     "compare",
     "configure",

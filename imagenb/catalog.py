@@ -177,7 +177,7 @@ def lookup(name: str) -> ModelSpec:
 
 
 # --- mainline (Responses API) models that judge images -------------------------------------
-# Added by the judge feature (imagenb.judge); the conversations feature adds its own rows here.
+# Added by the judge feature (imagenb.judging); the conversations feature adds its own rows here.
 # Sources (shared reference openai-mainline-pricing-and-image-evals.md, checked 2026-11-18):
 #   ML6L  developers.openai.com/api/docs/models/gpt-6-luna ($0.10 / $0.01 / $0.50, effort
 #         none..max)

@@ -100,7 +100,7 @@ def _create_claims(conn: sqlite3.Connection) -> None:
 
 
 def _create_judgments(conn: sqlite3.Connection) -> None:
-    """Judges' answers (`imagenb.judge.records`): one row per question asked (a verdict on
+    """Judges' answers (`imagenb.judging.records`): one row per question asked (a verdict on
     an image, or one order of a comparison), keyed by a hash of the images, rubric, criteria,
     judge model and settings; and people's star ratings, one per image key."""
     conn.execute(

@@ -37,8 +37,5 @@ def answer(request: JudgeRequest) -> JudgeAnswer:
 
 def _comparison(request: JudgeRequest) -> dict[str, Any]:
     first, second = (merit(i.data) for i in request.images[:2])
-    if abs(first - second) < 0.05:
-        winner = "tie"
-    else:
-        winner = "first" if first > second else "second"
+    winner = "tie" if abs(first - second) < 0.05 else "first" if first > second else "second"
     return {"reason": f"{NOTE}", "winner": winner}

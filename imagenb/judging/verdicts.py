@@ -77,9 +77,17 @@ def rows(outcome: asking.Outcome) -> list[dict[str, Any]]:
     text = payload.get("text_in_image")
     return [
         _row(
-            key, name, int(payload["scores"][name]["score"]), bool(payload["gates"][name]),
-            str(payload["scores"][name]["reason"]), model, paid, text, outcome.cached, None,
-        )  # fmt: skip
+            key,
+            name,
+            int(payload["scores"][name]["score"]),
+            bool(payload["gates"][name]),
+            str(payload["scores"][name]["reason"]),
+            model,
+            paid,
+            text,
+            outcome.cached,
+            None,
+        )
         for name in names
     ]
 

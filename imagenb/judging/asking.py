@@ -131,14 +131,11 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     for q, answer in zip(todo, answers, strict=True):
         done[q.key] = _settle(q, answer, cfg, backend)
     return [
-        Outcome(q, found[q.key], cached=True) if q.key in found else done[q.key]
-        for q in questions
+        Outcome(q, found[q.key], cached=True) if q.key in found else done[q.key] for q in questions
     ]
 
 
-def _settle(
-    q: Question, answer: JudgeAnswer | ImagenbError, cfg: Config, backend: str
-) -> Outcome:
+def _settle(q: Question, answer: JudgeAnswer | ImagenbError, cfg: Config, backend: str) -> Outcome:
     if isinstance(answer, ImagenbError):
         return Outcome(q, None, answer)
     spec = judge_model(q.request.model)

@@ -1,1 +1,0 @@
-"""Judging images: rubric verdicts from a vision model, pairwise comparisons, rankings, and people's own star ratings beside them."""
