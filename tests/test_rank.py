@@ -131,3 +131,11 @@ def test_the_chart_is_static_svg_with_escaped_labels():
     assert html.startswith('<img src="data:image/svg+xml;base64,')
     assert base64.b64decode(html.split(",", 1)[1].split('"')[0]).decode() == svg
     assert chart.svg(frame).count("<circle") == 2
+
+
+def test_a_comparison_escapes_hostile_reasons_in_html():
+    from imagenb.judging.comparisons import Comparison
+
+    evil = "<script>alert('x')</script>"
+    shown = Comparison("tie", (("a", evil), ("b", evil)), 0.0, False, "k1", "k2")._repr_html_()
+    assert "<script" not in shown and shown.count("&lt;script&gt;") == 2

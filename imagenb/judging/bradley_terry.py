@@ -42,12 +42,18 @@ def fit(n: int, a: Ints, b: Ints, score: Floats, alpha: float = ALPHA) -> Floats
         residual = score - p
         gradient = np.bincount(a, residual, n) - np.bincount(b, residual, n) - alpha * theta
         w = p * (1.0 - p)
-        curvature = alpha * np.eye(n)  # the negative Hessian
-        np.add.at(curvature, (a, a), w)
-        np.add.at(curvature, (b, b), w)
-        np.add.at(curvature, (a, b), -w)
-        np.add.at(curvature, (b, a), -w)
-        step = np.linalg.lstsq(curvature, gradient, rcond=None)[0]  # alpha=0: singular
+        cells = n * n  # the negative Hessian, built flat: diagonal +w, off-diagonal -w
+        flat = (
+            np.bincount(a * (n + 1), w, cells)
+            + np.bincount(b * (n + 1), w, cells)
+            - np.bincount(a * n + b, w, cells)
+            - np.bincount(b * n + a, w, cells)
+        )
+        curvature = flat.reshape(n, n) + alpha * np.eye(n)
+        if alpha > 0:
+            step = np.linalg.solve(curvature, gradient)
+        else:  # singular (ratings are only known up to a constant): least squares
+            step = np.linalg.lstsq(curvature, gradient, rcond=None)[0]
         theta += step
         if float(np.max(np.abs(step))) < 1e-10:
             break
