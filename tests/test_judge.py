@@ -8,7 +8,7 @@ import pytest
 import imagenb as ig
 from imagenb import config, session
 from imagenb.errors import BudgetExceeded, InvalidRequest
-from imagenb.judging import asking, pricing, rubric
+from imagenb.judging import asking, pricing, rubrics
 from imagenb.testing.fake_judge import JudgeDesk
 
 RUBRIC = 'a travel poster that reads "VISIT" in bold letters'
@@ -84,7 +84,7 @@ def test_a_budget_too_small_refuses_before_sending(fake, grid2x2):
 
 
 def test_the_estimate_is_an_upper_bound_of_the_bill(fake, grid2x2):
-    rub = rubric.build(RUBRIC)
+    rub = rubrics.build(RUBRIC)
     spec = asking.judge_model(None)
     found = [asking.question("verdict", [s], rub, spec, "none")
              for s in ig.judge.__globals__["subjects"].many(grid2x2)]  # fmt: skip

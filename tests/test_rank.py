@@ -58,7 +58,7 @@ def test_when_the_two_orders_disagree_it_is_a_tie(fake, styles):
 
 
 def test_rank_four_styles_judges_every_pair_in_both_orders(fake, styles):
-    ranked = ig.rank(styles, by="style", rubric_text=RUBRIC)
+    ranked = ig.rank(styles, by="style", rubric=RUBRIC)
     assert list(ranked.columns) == [
         "rating", "ci_low", "ci_high", "wins", "losses", "ties", "comparisons",
     ]  # fmt: skip
@@ -76,18 +76,18 @@ def test_rank_four_styles_judges_every_pair_in_both_orders(fake, styles):
     assert ranked["wins"].sum() == ranked["losses"].sum()
     assert 0 <= ranked.attrs["flip_rate"] <= 1
     assert ranked.attrs["cost_usd"] == pytest.approx(fake.judge.billed_usd, rel=0.01)
-    again = ig.rank(styles, by="style", rubric_text=RUBRIC)
+    again = ig.rank(styles, by="style", rubric=RUBRIC)
     assert len(judge_log(fake)) == 48 and again["rating"].equals(ranked["rating"])
 
 
 def test_rank_refuses_bad_columns_and_single_values(fake, styles):
     with pytest.raises(InvalidRequest, match="not a column"):
-        ig.rank(styles, by="colour", rubric_text=RUBRIC)
+        ig.rank(styles, by="colour", rubric=RUBRIC)
     one = ig.grid(["a poster"], quality="low", size="square")
     with pytest.raises(InvalidRequest, match="at least two"):
-        ig.rank(one, by="prompt", rubric_text=RUBRIC)
+        ig.rank(one, by="prompt", rubric=RUBRIC)
     with pytest.raises(InvalidRequest, match="rounds"):
-        ig.rank(styles, by="style", rubric_text=RUBRIC, rounds=0)
+        ig.rank(styles, by="style", rubric=RUBRIC, rounds=0)
     assert judge_log(fake) == []
 
 

@@ -24,8 +24,8 @@ from ..config import Config
 from ..engine import loop
 from ..engine.retry import RetryPolicy
 from ..errors import BackendError, ImagenbError, InvalidRequest, RateLimited
-from . import money, pricing, records, rubric
-from .rubric import Rubric
+from . import money, pricing, records, rubrics
+from .rubrics import Rubric
 from .subjects import Subject
 
 DETAIL = "high"  # bounded and predictable; left out, GPT-5.6 takes an image at full size
@@ -86,10 +86,14 @@ def question(
 ) -> Question:
     """A question about `subjects` (one image for a verdict, two for a comparison)."""
     if kind == "verdict":
-        schema, text = rubric.verdict_schema(rub), rubric.verdict_instructions(rub)
+        schema, text = rubrics.verdict_schema(rub), rubrics.verdict_instructions(rub)
         visible = 160 + 90 * len(rub.criteria)
     else:
-        schema, text, visible = rubric.comparison_schema(), rubric.comparison_instructions(rub), 300
+        schema, text, visible = (
+            rubrics.comparison_schema(),
+            rubrics.comparison_instructions(rub),
+            300,
+        )
     request = JudgeRequest(
         model=spec.name,
         instructions=text,
@@ -111,7 +115,7 @@ def question(
 
 def _settings(request: JudgeRequest, kind: str) -> dict[str, Any]:
     return {"kind": kind, "detail": request.detail, "effort": request.effort,
-            "schema": rubric.SCHEMA_VERSION}  # fmt: skip
+            "schema": rubrics.SCHEMA_VERSION}  # fmt: skip
 
 
 def estimate_usd(questions: Sequence[Question]) -> float:
@@ -166,9 +170,9 @@ def _problem(q: Question, answer: JudgeAnswer) -> str | None:
     if answer.problem is not None or answer.payload is None:
         return f"no usable verdict: {answer.problem or 'empty answer'}"
     if q.kind == "verdict":
-        wrong = rubric.check_verdict(q.rubric, answer.payload)
+        wrong = rubrics.check_verdict(q.rubric, answer.payload)
     else:
-        wrong = rubric.check_comparison(answer.payload)
+        wrong = rubrics.check_comparison(answer.payload)
     return None if wrong is None else f"malformed verdict: {wrong}"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from .. import config as config_mod
 from ..display import esc
 from ..errors import ImagenbError
-from . import asking, rubric, subjects
+from . import asking, rubrics, subjects
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Comparison:
         )
 
 
-def questions(a: subjects.Subject, b: subjects.Subject, rub: rubric.Rubric, spec: Any,
+def questions(a: subjects.Subject, b: subjects.Subject, rub: rubrics.Rubric, spec: Any,
               effort: str) -> list[asking.Question]:  # fmt: skip
     """The two questions that compare `a` and `b`: a shown first, then b shown first."""
     return [asking.question("comparison", pair, rub, spec, effort) for pair in ((a, b), (b, a))]
@@ -92,17 +92,17 @@ def _named(said: str, names: tuple[str, str]) -> str:
 def compare(
     a: Any,
     b: Any,
-    rubric_text: str,
+    rubric: str,
     *,
     criteria: Any = None,
     model: str | None = None,
     thinking: str | None = None,
     fresh: bool = False,
 ) -> Comparison:
-    """Which of images `a` and `b` better meets `rubric_text`, and why: judged twice, once in
+    """Which of images `a` and `b` better meets `rubric`, and why: judged twice, once in
     each order; when the orders disagree, a tie. Stored, estimated and budgeted like `judge`."""
     cfg = config_mod.current()
-    rub = rubric.build(rubric_text, criteria)
+    rub = rubrics.build(rubric, criteria)
     spec = asking.judge_model(model)
     effort = asking.effort_for(spec, thinking)
     pair = questions(subjects.one(a, "image a"), subjects.one(b, "image b"), rub, spec, effort)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..display import clip, esc
 from ..errors import ImagenbError
-from . import asking, rubric, verdicts
+from . import asking, rubrics, verdicts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,7 @@ class GridJudge:
     """The judge of one grid: its rubric, and the verdicts once they are in."""
 
     def __init__(self, rubric_text: str, criteria: Any = None, model: str | None = None) -> None:
-        self.rubric = rubric.build(rubric_text, criteria)  # InvalidRequest before any image
+        self.rubric = rubrics.build(rubric_text, criteria)  # InvalidRequest before any image
         self.criteria = criteria
         self.model = asking.judge_model(model).name
         self.outcomes: dict[str, asking.Outcome] = {}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config as config_mod
 from ..errors import ImagenbError, InvalidRequest
 from ..progress import in_notebook
-from . import asking, bradley_terry, chart, comparisons, rubric, subjects
+from . import asking, bradley_terry, chart, comparisons, rubrics, subjects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +69,7 @@ def _entries(grid: Any, by: str) -> list[tuple[Any, Any]]:
 def rank(
     grid: Any,
     by: str,
-    rubric_text: str,
+    rubric: str,
     *,
     rounds: int | None = None,
     criteria: Any = None,
@@ -84,7 +84,7 @@ def rank(
     against the budget before anything is sent; stored answers are free. In a notebook the
     chart is shown too (`ig.rank_chart(frame)` makes it again)."""
     cfg = config_mod.current()
-    rub = rubric.build(rubric_text, criteria)
+    rub = rubrics.build(rubric, criteria)
     spec = asking.judge_model(model)
     effort = asking.effort_for(spec, thinking)
     entries = _entries(grid, by)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import config as config_mod
-from . import asking, rubric, subjects
+from . import asking, rubrics, subjects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,14 +23,14 @@ COLUMNS = (
 
 def judge(
     images: Any,
-    rubric_text: str,
+    rubric: str,
     *,
     criteria: Any = None,
     model: str | None = None,
     thinking: str | None = None,
     fresh: bool = False,
 ) -> pd.DataFrame:
-    """Ask a vision model to judge each image against `rubric_text`: per criterion a pass/fail
+    """Ask a vision model to judge each image against `rubric`: per criterion a pass/fail
     gate, a 0-5 score and a short reason. Verdicts are stored (nothing is judged twice unless
     `fresh`), estimated and checked against the budget before anything is sent.
 
@@ -39,14 +39,14 @@ def judge(
     `model`: a judge model from `ig.catalog.MAINLINE_MODELS`. `thinking`: a reasoning effort
     (default: the model's lowest). A refused or malformed verdict is that image's `error`.
     """
-    outcomes = run(images, rubric_text, criteria=criteria, model=model, thinking=thinking,
+    outcomes = run(images, rubric, criteria=criteria, model=model, thinking=thinking,
                    fresh=fresh)  # fmt: skip
     return frame(outcomes)
 
 
 def run(
     images: Any,
-    rubric_text: str,
+    rubric: str,
     *,
     criteria: Any = None,
     model: str | None = None,
@@ -55,7 +55,7 @@ def run(
 ) -> list[asking.Outcome]:
     """The verdicts, as outcomes (for callers that lay them out their own way: grids)."""
     cfg = config_mod.current()
-    rub = rubric.build(rubric_text, criteria)
+    rub = rubrics.build(rubric, criteria)
     spec = asking.judge_model(model)
     effort = asking.effort_for(spec, thinking)
     found = subjects.many(images)
