@@ -108,3 +108,8 @@ def ratings(store: Store) -> list[tuple[str, str, int, float]]:
     """Every rating as (image key, sha256, stars, when), newest first."""
     rows = store._query("SELECT key, sha256, stars, created FROM ratings ORDER BY created DESC")
     return [(str(k), str(s), int(n), float(t)) for k, s, n, t in rows]
+
+
+def stars_of(store: Store, key: str) -> int | None:
+    rows = store._query("SELECT stars FROM ratings WHERE key = ?", (key,))
+    return int(rows[0][0]) if rows else None
