@@ -165,3 +165,21 @@ def test_image_tokens_follow_the_documented_patch_rule() -> None:
     assert pricing.image_tokens(luna, 1920, 1080) == 2448  # measured: 2,448
     assert pricing.image_patches(1800, 2400, 1536) == 1452  # the guide's worked example
     assert pricing.image_patches(3840, 2160, 2500) <= 2500
+
+
+def test_rate_limits_and_server_errors_are_retried_and_the_bill_still_matches(fake, grid2x2):
+    from imagenb.testing import Faults
+
+    fake.faults = Faults(burst_every=2, burst_length=1, burst_retry_after_ms=10)
+    judged = ig.judge(grid2x2, RUBRIC)
+    assert judged["error"].isna().all() and fake.judge.requests == 4
+    statuses = [e["status"] for e in judge_requests(fake)]
+    assert statuses.count(429) >= 2 and statuses.count(200) == 4
+    assert judged["cost_usd"].sum() == pytest.approx(fake.judge.billed_usd, rel=0.01)
+
+
+def test_a_wrong_key_is_that_images_error_and_nothing_is_billed(fake, grid2x2):
+    fake.api_key = "sk-the-right-one"
+    judged = ig.judge(grid2x2, RUBRIC)
+    assert judged["error"].str.contains("not authorised").all()
+    assert fake.judge.requests == 0 and session.ledger.by_model.get("gpt-6-luna", 0) == 0

@@ -139,3 +139,12 @@ def test_a_comparison_escapes_hostile_reasons_in_html():
     evil = "<script>alert('x')</script>"
     shown = Comparison("tie", (("a", evil), ("b", evil)), 0.0, False, "k1", "k2")._repr_html_()
     assert "<script" not in shown and shown.count("&lt;script&gt;") == 2
+
+
+def test_rank_on_replay_with_nothing_stored_says_so(fake, styles):
+    from imagenb import config
+    from imagenb.errors import NotInStore
+
+    config.configure(backend="replay")
+    with pytest.raises(NotInStore, match="replay"):
+        ig.rank(styles, by="style", rubric=RUBRIC)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,10 +130,14 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     found = {} if fresh else records.get_many(store, keys, backend)
     todo = list({q.key: q for q in questions if q.key not in found}.values())
     money.guard(estimate_usd(todo), len(todo), cfg)
-    answers = loop.wait(loop.submit(_send([q.request for q in todo], cfg))) if todo else []
     done: dict[str, Outcome] = {}
-    for q, answer in zip(todo, answers, strict=True):
-        done[q.key] = _settle(q, answer, cfg, backend)
+
+    def arrived(index: int, answer: JudgeAnswer | ImagenbError) -> None:
+        # settled (paid, stored) as each answer comes: an interrupt loses none that arrived
+        done[todo[index].key] = _settle(todo[index], answer, cfg, backend)
+
+    if todo:
+        loop.wait(loop.submit(_send([q.request for q in todo], cfg, arrived)))
     return [
         Outcome(q, found[q.key], cached=True) if q.key in found else done[q.key] for q in questions
     ]
@@ -176,7 +180,13 @@ def _problem(q: Question, answer: JudgeAnswer) -> str | None:
     return None if wrong is None else f"malformed verdict: {wrong}"
 
 
-async def _send(requests: list[JudgeRequest], cfg: Config) -> list[JudgeAnswer | ImagenbError]:
+async def _send(
+    requests: list[JudgeRequest],
+    cfg: Config,
+    arrived: Callable[[int, JudgeAnswer | ImagenbError], None],
+) -> None:
+    """Send `requests` side by side (at most `cfg.concurrency` at once), retrying what the
+    engine's policy retries; each answer or final error goes to `arrived` at once."""
     backend = session.engine_for(cfg).backend
     if not isinstance(backend, JudgeBackend):
         raise InvalidRequest(f"the {session.backend_name(cfg)} backend cannot judge images")
@@ -184,7 +194,10 @@ async def _send(requests: list[JudgeRequest], cfg: Config) -> list[JudgeAnswer |
     policy = RetryPolicy(max_attempts=cfg.max_attempts)
     rng = random.Random()
 
-    async def one(request: JudgeRequest) -> JudgeAnswer | ImagenbError:
+    async def one(index: int) -> None:
+        arrived(index, await attempt(requests[index]))
+
+    async def attempt(request: JudgeRequest) -> JudgeAnswer | ImagenbError:
         attempts = limited = 0
         async with gate:
             while True:
@@ -200,4 +213,4 @@ async def _send(requests: list[JudgeRequest], cfg: Config) -> list[JudgeAnswer |
                 except ImagenbError as error:  # NotInStore (replay): this question's error
                     return error
 
-    return list(await asyncio.gather(*(one(r) for r in requests)))
+    await asyncio.gather(*(one(i) for i in range(len(requests))))

@@ -118,19 +118,23 @@ def _frame(
     import pandas as pd
 
     a, b, score = [], [], []
-    flips = errors = 0
+    flips = 0
     paid = 0.0
+    failures: list[ImagenbError] = []
     for k, (i, j) in enumerate(pairs):
         try:
             result = comparisons.settle(outcomes[2 * k], outcomes[2 * k + 1])
-        except ImagenbError:
-            errors += 1
+        except ImagenbError as exc:
+            failures.append(exc)
             continue
         paid += result.cost_usd
         flips += not result.consistent
         a.append(of_item[i])
         b.append(of_item[j])
         score.append({"a": 1.0, "b": 0.0, "tie": 0.5}[result.winner])
+    if failures and len(failures) == len(pairs):
+        raise failures[0]  # not one pair judged: nothing to rank (replay, a refusing judge)
+    errors = len(failures)
     ga, gb = np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
     s = np.array(score, dtype=np.float64)
     fitted = bradley_terry.rate(len(groups), ga, gb, s)
