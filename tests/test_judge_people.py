@@ -97,3 +97,26 @@ def test_hostile_prompts_and_reasons_are_escaped_in_the_agreement(images, monkey
     html = ig.agreement(judged)._repr_html_()
     assert "<script" not in html and "<img" not in html and "<b>" not in html
     assert "&lt;script&gt;" in html and "&lt;img src=x" in html
+
+
+def test_judge_takes_an_image_set_one_image_a_path_bytes_or_a_pil_image(images, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "copy.png"
+    path.write_bytes(images[0].path.read_bytes())
+    with Image.open(path) as im:
+        pil = im.copy()
+    for given in (images[0], path, str(path), path.read_bytes(), pil):
+        judged = ig.judge(given, "a sign")
+        assert len(judged) == 3 and judged["error"].isna().all()
+    keys = set(ig.judge(images, "a sign")["key"])
+    assert keys == {img.key for img in images}
+    assert ig.judge(path, "a sign")["key"].iloc[0] == ig.judging.subjects.one(path).sha256
+
+
+def test_judge_takes_a_storyboard():
+    config.configure(backend="preview")
+    board = ig.storyboard(["a fox walks to the river", "the fox drinks"], layout="1x2",
+                          quality="low", size="square")  # fmt: skip
+    judged = ig.judge(board, "a fox, the same fox in every panel")
+    assert set(judged["key"]) == {img.key for img in board.frame["image"]}
