@@ -183,3 +183,12 @@ def test_a_wrong_key_is_that_images_error_and_nothing_is_billed(fake, grid2x2):
     judged = ig.judge(grid2x2, RUBRIC)
     assert judged["error"].str.contains("not authorised").all()
     assert fake.judge.requests == 0 and session.ledger.by_model.get("gpt-6-luna", 0) == 0
+
+
+def test_the_cost_is_shown_before_anything_is_sent(fake, grid2x2, capsys):
+    capsys.readouterr()
+    ig.judge(grid2x2, RUBRIC)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("judge gpt-6-luna: 4 to ask · at most $") and "no budget set" in line
+    ig.judge(grid2x2, RUBRIC)
+    assert capsys.readouterr().out == ""  # all stored: nothing to ask, nothing printed

@@ -129,7 +129,10 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     keys = [q.key for q in questions]
     found = {} if fresh else records.get_many(store, keys, backend)
     todo = list({q.key: q for q in questions if q.key not in found}.values())
-    money.guard(estimate_usd(todo), len(todo), cfg)
+    estimate = estimate_usd(todo)
+    if todo:
+        print(_plan_line(todo, len(questions) - len(todo), estimate, cfg))
+    money.guard(estimate, len(todo), cfg)
     done: dict[str, Outcome] = {}
 
     def arrived(index: int, answer: JudgeAnswer | ImagenbError) -> None:
@@ -141,6 +144,20 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     return [
         Outcome(q, found[q.key], cached=True) if q.key in found else done[q.key] for q in questions
     ]
+
+
+def _plan_line(todo: Sequence[Question], stored: int, usd: float, cfg: Config) -> str:
+    """`judge gpt-6-luna: 4 to ask, 2 stored (free) · at most $0.0011 · budget left $4.2000`"""
+    left = session.budget_left(cfg)
+    note = " if real (preview backend)" if session.backend_name(cfg) == "preview" else ""
+    return " · ".join(
+        [
+            f"judge {todo[0].request.model}: {len(todo)} to ask"
+            + (f", {stored} stored (free)" if stored else ""),
+            f"at most ${usd:.4f}{note}",
+            "no budget set" if left is None else f"budget left ${left:.4f}",
+        ]
+    )
 
 
 def _settle(q: Question, answer: JudgeAnswer | ImagenbError, cfg: Config, backend: str) -> Outcome:
