@@ -192,3 +192,10 @@ def test_the_cost_is_shown_before_anything_is_sent(fake, grid2x2, capsys):
     assert line.startswith("judge gpt-6-luna: 4 to ask · at most $") and "no budget set" in line
     ig.judge(grid2x2, RUBRIC)
     assert capsys.readouterr().out == ""  # all stored: nothing to ask, nothing printed
+
+
+def test_the_same_image_twice_is_asked_and_paid_for_once(fake, grid2x2):
+    image = grid2x2.frame["image"][0]
+    judged = ig.judge([image, image], RUBRIC)
+    assert fake.judge.requests == 1 and len(judged) == 6
+    assert judged["cost_usd"].sum() == pytest.approx(fake.judge.billed_usd, rel=0.01)

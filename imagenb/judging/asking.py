@@ -141,9 +141,15 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
 
     if todo:
         loop.wait(loop.submit(_send([q.request for q in todo], cfg, arrived)))
-    return [
-        Outcome(q, found[q.key], cached=True) if q.key in found else done[q.key] for q in questions
-    ]
+    out, seen = [], set()
+    for q in questions:
+        if q.key in found or q.key in seen:  # stored, or asked once already in this call: free
+            answer = found.get(q.key) or done[q.key].record
+            out.append(Outcome(q, answer, done[q.key].error if answer is None else None, True))
+        else:
+            out.append(done[q.key])
+        seen.add(q.key)
+    return out
 
 
 def _plan_line(todo: Sequence[Question], stored: int, usd: float, cfg: Config) -> str:
