@@ -46,7 +46,10 @@ def test_stars_and_hostile_text_in_jupyterlab(
 
     monkeypatch.setattr(fake_judge, "_fill", hostile)
     name = "judge_lab.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in CELLS]), lab["root"] / name)
+    notebook = new_notebook(cells=[new_code_cell(c) for c in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}  # fmt: skip
+    nbformat.write(notebook, lab["root"] / name)
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
     try:
         nb = run_all_cells(page)
