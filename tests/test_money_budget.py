@@ -4,6 +4,7 @@ budget, and what it bills equals what imagenb accounts."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -126,10 +127,8 @@ def test_ledger_reservations_are_atomic_across_threads() -> None:
 
     def reserve() -> None:
         barrier.wait()
-        try:
+        with contextlib.suppress(BudgetExceeded):
             granted.append(ledger.reserve(0.01, 0.05))
-        except BudgetExceeded:
-            pass
 
     threads = [threading.Thread(target=reserve) for _ in range(16)]
     for t in threads:

@@ -109,7 +109,7 @@ def test_first_cli_interrupt_collects_what_is_in_flight(isolated, tmp_path) -> N
         )  # fmt: skip
         interrupted = _after_first_request(server, 1.5)
         child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
+        _out, err = child.communicate(timeout=60)
         stopped = time.monotonic()
         assert child.returncode == 130, err
         assert "stopping: waiting for" in err and "interrupt again" in err

@@ -156,25 +156,22 @@ def test_an_unwritable_store_stops_the_run_and_says_why(fake, monkeypatch) -> No
 )
 def test_run_wide_errors_stop_the_run_at_the_first_occurrence(faults, api_key, what) -> None:
     with FakeImagesServer(api_key=TEST_KEY, faults=faults) as server:
-        config.configure(
-            backend="openai", api_key=api_key, base_url=server.base_url, concurrency=2
-        )
+        config.configure(backend="openai", api_key=api_key, base_url=server.base_url, concurrency=2)
         grid = ig.grid([f"doomed {i}" for i in range(10)], size="1024x1024", quality="low")
         assert set(grid.frame["status"]) == {"error"}
         assert len({e for e in grid.frame["error"]}) == 1 and what in grid.frame["error"][0]
         assert server.stats.image_requests <= 2  # those already out when the first came back
 
 
-def test_an_unknown_model_stops_the_run(fake) -> None:
-    fake.latency = 0.1
-    config.configure(concurrency=1)
-    reqs = requests_from([f"m{i}" for i in range(4)], config.current(), **PARAMS)
-    reqs = [r.__class__(**{**r.__dict__, "model": "gpt-image-2"}) for r in reqs]
-    from imagenb.engine import attempts
-    from imagenb.errors import BackendError
+def test_which_errors_are_run_wide() -> None:
+    from imagenb.engine.attempts import run_wide
+    from imagenb.errors import BackendError, ModerationBlocked, QuotaExceeded
 
-    assert attempts.run_wide(BackendError("x", status=404, code="model_not_found"))
-    assert not attempts.run_wide(BackendError("x", status=400, code="invalid_value"))
+    assert run_wide(BackendError("x", status=404, code="model_not_found"))
+    assert run_wide(BackendError("x", status=403, code=None))
+    assert run_wide(QuotaExceeded("x", status=429, code="credit_balance_exhausted"))
+    assert not run_wide(BackendError("x", status=400, code="invalid_value"))
+    assert not run_wide(ModerationBlocked("x", categories=["violence"]))
 
 
 def test_calling_the_blocking_api_from_an_on_image_callback_is_a_clear_error(fake) -> None:
