@@ -309,8 +309,7 @@ def translate(exc: openai.APIError) -> BackendError:
         within = f"{waited:g} s" if isinstance(waited, (int, float)) else "the client timeout"
         return ResponseTimeout(
             f"no answer within {within} after the request was sent; the service may have "
-            "finished and billed it, so imagenb did not ask again. Re-run to ask once more, "
-            "or allow longer: ig.configure(timeout_s=...)"
+            "finished and billed it (allow longer: ig.configure(timeout_s=...))"
         )
     if isinstance(exc, openai.APIConnectionError) and _cut_mid_answer(exc.__cause__):
         return AnswerLost(
