@@ -38,7 +38,7 @@ class Faults:
     batch_expire_after: int | None = None  # batches expire after this many lines
     # Faults that cost money: the work is done (and billed) before anything goes wrong.
     lost_rate: float = 0.0  # the answer is lost after the work: see `lost`
-    lost: str = "drop"  # "drop": cut mid-body (a stream: before its final event); "hang": silence
+    lost: str = "drop"  # "drop": cut mid-body, "hang": silence (a stream: cut before its end)
     malformed_rate: float = 0.0  # the answer arrives but is broken: see `malformed`
     malformed: str = "truncated_png"  # truncated_png | bad_base64 | url_only | negative_usage
     target_words: tuple[str, ...] = ()  # if set, lost and malformed hit only prompts with one
