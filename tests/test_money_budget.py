@@ -145,3 +145,30 @@ def test_ledger_reservations_are_atomic_across_threads() -> None:
         assert isinstance(r, ig.ledger.Reservation)
         r.close()
     assert ledger.left(0.05) == pytest.approx(0.042)
+
+
+def test_a_submitted_batch_holds_its_estimate_until_its_results_are_collected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conftest import TEST_KEY
+
+    from imagenb import batch, grids
+    from imagenb.testing import FakeImagesServer
+
+    monkeypatch.setattr(batch, "POLL_FIRST_S", 0.05)
+    monkeypatch.setattr(batch, "POLL_MAX_S", 0.2)
+    with FakeImagesServer(batch_delay=1.0) as server:
+        config.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url)
+        first = [f"batch one {i}" for i in range(6)]
+        one = grids.estimate(first, mode="batch", **PARAMS).usd
+        config.configure(budget_usd=one * 1.5)
+        grid = ig.grid(first, mode="batch", wait=False, **PARAMS)
+        assert session.ledger.batch_reserved_usd == pytest.approx(one)
+        with pytest.raises(BudgetExceeded):  # the first batch still holds its estimate
+            ig.grid([f"batch two {i}" for i in range(6)], mode="batch", wait=False, **PARAMS)
+        with pytest.raises(BudgetExceeded):
+            ig.generate("a live image meanwhile", size="1024x1024", quality="high")
+        grid.wait(progress=False)
+        assert (grid.frame["status"] == "ok").all()
+        assert session.ledger.batch_reserved_usd == pytest.approx(0.0, abs=1e-9)
+        assert ig.spent().usd == pytest.approx(server.ledger.usd, rel=1e-6)
