@@ -166,3 +166,13 @@ def test_absurd_usage_is_not_trusted() -> None:
     assert cost.usage_problem(spec, {"output_tokens": 196, "input_tokens": 9}, 0.006) is None
     assert "not a token count" in str(cost.usage_problem(spec, {"output_tokens": -5}, 0.006))
     assert "estimate" in str(cost.usage_problem(spec, {"output_tokens": 10**8}, 0.006))
+
+
+def test_progress_and_spend_say_what_may_have_been_billed(fake) -> None:
+    from imagenb.progress import summary
+
+    fake.faults = Faults(lost_rate=1.0, target_words=("cut",))
+    run = run_prompts(["cut", "kept"])
+    line = summary(run)
+    assert "1/2 done" in line and "1 failed" in line and "possibly billed" in line
+    assert "lost answer(s)" in str(ig.spent())
