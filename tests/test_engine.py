@@ -136,7 +136,7 @@ def test_stop_sends_nothing_more_and_collects_what_is_in_flight(tmp_path):
 
     asyncio.run(main())
     assert run.done == 2 and run.stopped == 8 and run.failed == 0 and run.pending == 0
-    assert sum(backend.calls.values()) == 2
+    assert sum(backend.calls.values()) == 2 and engine.limiter.in_flight == 0
 
 
 def test_abandoned_requests_count_as_possibly_billed(tmp_path):
@@ -159,7 +159,7 @@ def test_abandoned_requests_count_as_possibly_billed(tmp_path):
     asyncio.run(main())
     one = cost.estimate(reqs[0]).usd
     assert ledger.uncertain_requests == 2 and ledger.uncertain_usd == pytest.approx(2 * one)
-    assert run.uncertain_usd == pytest.approx(2 * one)
+    assert run.uncertain_usd == pytest.approx(2 * one) and engine.limiter.in_flight == 0
 
 
 def test_lost_answers_are_asked_again_at_most_ambiguous_retries_times(tmp_path):
@@ -177,7 +177,8 @@ def test_any_failure_of_one_call_is_its_error_and_never_an_exception_group(tmp_p
     backend = Scripted({"bug": [RuntimeError("a plugin's bug\nwith detail")]})
     engine = _engine(tmp_path, backend)
     run = _run(engine, ["bug", "fine"])
-    assert str(run.errors[0]) == "RuntimeError: a plugin's bug" and run.results[1][0] is not None
+    assert str(run.errors[0]) == "the scripted backend failed: RuntimeError: a plugin's bug"
+    assert run.results[1][0] is not None and engine.limiter.in_flight == 0
 
 
 def test_nonsense_usage_falls_back_to_the_estimate(tmp_path):

@@ -104,10 +104,13 @@ class Attempts:
                 wait = self.engine.policy.delay(exc, self.failures, self.rate_limited, rng)
                 if wait is None:
                     return exc
-            except ImagenbError as exc:  # NotInStore, InvalidRequest from a plugin, ...
+            except Exception as exc:  # NotInStore, InvalidRequest, a plugin's bug, ...
                 await limiter.release()
                 self.budget.give_back(self.estimate)
-                return exc
+                if isinstance(exc, ImagenbError):
+                    return exc
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                return ImagenbError(f"the {self.engine.backend.name} backend failed: {reason}")
             else:
                 await limiter.release()
                 return response, self.estimate, time.monotonic() - started

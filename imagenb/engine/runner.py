@@ -248,14 +248,18 @@ class _Call:
         them), serve those now stored, and return the variants left to pay for."""
         engine, run, variants = self.engine, self.run, self.variants
         # claimed on the loop, not in a thread: a cancelled await must not leave a claim behind
+        holding = True  # the limiter slot taken before the claim
         try:
             while engine.store.claim(keys, owner):
                 await engine.limiter.give_back()
+                holding = False
                 while engine.store.held(keys, owner):  # another kernel is paying for these
                     await asyncio.sleep(CLAIM_POLL_S)
                 await engine.limiter.acquire(len(variants))
+                holding = True
         except Exception as exc:
-            await engine.limiter.give_back()
+            if holding:
+                await engine.limiter.give_back()
             raise _store_error(exc) from exc
         rows = engine.store.get_many(keys)
         for variant, key in zip(variants, keys, strict=True):
