@@ -142,10 +142,14 @@ def test_an_unwritable_store_stops_the_run_and_says_why(fake, monkeypatch) -> No
     assert paid <= 2  # the next one may have been out while the first was being written
     assert "kept in memory" in str(result.errors[0])
     assert all("not sent" in str(e) for e in result.errors[paid:])
+    still = start(requests_from([f"nospace {i}" for i in range(5)], config.current(), **PARAMS))
+    assert "kept in memory" in str(still.wait(progress=False).errors[0])
+    assert max(fake.stats.completions_by_prompt.values()) == 1  # nothing paid for twice
     monkeypatch.setattr(storing.Paid, "write", real)  # space freed
     again = start(requests_from([f"nospace {i}" for i in range(5)], config.current(), **PARAMS))
     second = again.wait(progress=False)
-    assert second.cached == paid and second.done == 5 - paid and fake.stats.completed == 5
+    assert second.failed == 0 and second.cached + second.done == 5
+    assert fake.stats.completed == 5 and second.cached == len(ig.history()) - second.done
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from .storing import (
     ImageSink,
     Origin,
     flush_parked,
+    parked_keys,
     release_claims,
     resolved_params,
     retry_releases,
@@ -165,6 +166,8 @@ class Engine:
             if not fresh:
                 await asyncio.to_thread(flush_parked, self.store, self.thumbnail_px)
             missing = None if fresh else serve_cached(self.store, run, self.thumbnail_px, on_image)
+            if missing is not None:
+                missing = _skip_parked(self.store, run, missing)
             delivery = Delivery(partial_images, on_partial, on_image)
             tasks = []
             for index, request in enumerate(run.requests):
@@ -180,6 +183,26 @@ class Engine:
             run.finished = time.monotonic()
             run.settled.set()
         return run
+
+
+def _skip_parked(store: Store, run: Run, missing: list[list[int]]) -> list[list[int]]:
+    """Variants paid for earlier and still waiting in memory (the store cannot take them
+    yet) are errors now, not requests to pay for again."""
+    parked = parked_keys(store)
+    if not parked:
+        return missing
+    left: list[list[int]] = []
+    for index, variants in enumerate(missing):
+        request = run.requests[index]
+        waiting = [v for v in variants if request.key(v) in parked]
+        if waiting:
+            run.errors[index] = StoreUnwritable(
+                "paid for already and kept in memory, but the store still cannot be written; "
+                "free some space and re-run"
+            )
+            run.failed += len(waiting)
+        left.append([v for v in variants if v not in waiting])
+    return left
 
 
 async def _gather_cancelling(tasks: list[asyncio.Task[None]]) -> None:

@@ -139,6 +139,12 @@ def parked_count(store: Store) -> int:
         return len(_parked.get(store.root, {}))
 
 
+def parked_keys(store: Store) -> set[str]:
+    """Keys paid for and waiting in memory for `store`: never to be asked for again."""
+    with _parked_lock:
+        return set(_parked.get(store.root, {}))
+
+
 def flush_parked(store: Store, thumbnail_px: int) -> int:
     """Write the images parked for `store` (call off the loop); returns how many went in.
     Stops at the first storage failure: the store is still full."""
