@@ -124,3 +124,26 @@ def test_first_cli_interrupt_collects_what_is_in_flight(isolated, tmp_path) -> N
         assert rerun.returncode == 0, rerun.stderr
         assert server.stats.images_completed == N
         assert max(server.ledger.by_prompt().values()) == 1
+
+
+@pytest.mark.slow
+def test_a_second_cli_interrupt_abandons_what_is_in_flight(isolated, tmp_path) -> None:
+    csv = tmp_path / "prompts.csv"
+    csv.write_text("prompt\n" + "".join(f"abandon {i}\n" for i in range(N)))
+    imagenb = Path(sys.executable).with_name("imagenb")
+    command = [str(imagenb), "grid", str(csv), "-q", "low", "-s", "1024x1024"]
+    with FakeImagesServer(latency=3.0) as server:
+        env = {**os.environ, **_env(server, isolated)}
+        child = subprocess.Popen(
+            [*command, "-o", str(tmp_path / "a.png")], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _after_first_request(server, 0.5)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        second = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=60)
+        assert child.returncode == 130 and "interrupt again to abandon" in err
+        assert time.monotonic() - second < 2.5  # did not wait out the 3 s answers
+        assert server.stats.images_completed == 0 and _stored(isolated) == 0
