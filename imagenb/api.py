@@ -2,8 +2,9 @@
 non-blocking form every caller builds on: grids, the panel, the CLI).
 
 Order of work for every call: validate (raises `InvalidRequest`, nothing sent), look the
-variants up in the store, estimate what is missing and check it against the budget (raises
-`BudgetExceeded`, nothing sent), then run on the engine loop.
+variants up in the store, estimate what is missing and reserve it against the budget
+(atomically with every other run of the process; `BudgetExceeded`, nothing sent), then run
+on the engine loop, which releases what the run did not use when it ends.
 """
 
 from __future__ import annotations
