@@ -32,6 +32,7 @@ from .fake_handler import FakeHandler
 from .fake_http import ApiError, invalid
 from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_json
+from .fake_judge import JudgeDesk
 from .fake_render import ImageRenderer, response_pieces
 from .fake_state import FaultDraw, Faults, MoneyDraw, Stats, TokenBucket, draw_faults, draw_money
 
@@ -129,6 +130,7 @@ class FakeImagesServer:
         self.log: list[dict[str, Any]] = []
         self.renderer = ImageRenderer(buckets=colour_buckets, cache_bytes=image_cache_bytes)
         self.files = FileStore()
+        self.judge = JudgeDesk()  # /v1/responses judging: its knobs and its own bill
         self._rng = random.Random(seed)
         self._money_rng = random.Random(seed + 1)  # its own, so older fault draws stay put
         self._lock = threading.Lock()
