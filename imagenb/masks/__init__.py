@@ -1,0 +1,33 @@
+"""Masks: paint the area an edit may change, and keep everything outside it as it was.
+
+`mask(image)` opens the painter widget (ipywidgets and anywidget load only then);
+`keep` composites a masked edit's answer onto its input and says how much of the outside the
+model had changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .painter import MaskPainter
+
+
+def mask(image: Any, *, brush: int = 48, display_px: int = 512) -> MaskPainter:
+    """A painter over `image` (a path, bytes, a PIL image or a GeneratedImage): brush,
+    eraser, rectangle, invert, clear, undo. `.mask` is the RGBA mask at the image's size,
+    transparent where painted, which `ig.edit(..., mask=painter)` accepts as it is."""
+    from .painter import MaskPainter
+
+    return MaskPainter(image, brush=brush, display_px=display_px)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MaskPainter":
+        from .painter import MaskPainter
+
+        return MaskPainter
+    raise AttributeError(f"module 'imagenb.masks' has no attribute {name!r}")
+
+
+__all__ = ["MaskPainter", "mask"]
