@@ -30,6 +30,7 @@ _EXPORTS = {
     "storyboard": "imagenb.storyboards",
     "Storyboard": "imagenb.storyboards",
     "panel": "imagenb.panels",
+    "mask": "imagenb.masks",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
+    from .masks import mask
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -89,6 +91,7 @@ __all__ = [
     "generate",
     "grid",
     "history",
+    "mask",
     "panel",
     "prompt_matrix",
     "spent",
