@@ -163,7 +163,11 @@ function render({ model, el }) {
   stage.addEventListener("pointerdown", (event) => {
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
-    stage.setPointerCapture(event.pointerId);
+    try {
+      stage.setPointerCapture(event.pointerId); // strokes may leave the picture and come back
+    } catch {
+      // a pointer the browser no longer tracks: the stroke still works inside the picture
+    }
     const tool = model.get("tool");
     const point = toImage(event);
     current = tool === "rectangle"
