@@ -31,6 +31,7 @@ _EXPORTS = {
     "Storyboard": "imagenb.storyboards",
     "panel": "imagenb.panels",
     "mask": "imagenb.masks",
+    "masks": "imagenb.masks",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -39,7 +40,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from . import catalog, errors
+    from . import catalog, errors, masks
     from .api import Spend, current_store, edit, estimate, generate, history, spent, start
     from .config import Config, configure
     from .cost import Estimate
@@ -92,6 +93,7 @@ __all__ = [
     "grid",
     "history",
     "mask",
+    "masks",
     "panel",
     "prompt_matrix",
     "spent",

@@ -157,3 +157,15 @@ def test_jpeg_answers_stay_jpeg(fake: Any) -> None:
     with Image.open(kept.path) as im:
         assert im.format == "JPEG" and im.size == (1024, 1024)
     assert kept.changed_outside is not None
+
+
+def test_before_after_shows_input_answer_and_result(fake: Any) -> None:
+    photo = _photo()
+    kept = ig.edit("a hat", photo, mask=_mask((1024, 1024)), quality="low")[0]
+    view = ig.masks.before_after(photo, kept)
+    captions = [caption for _, _, caption in view.panels()]
+    assert captions[0] == "before" and "changed" in captions[1] and "kept" in captions[2]
+    bundle = view._repr_mimebundle_()
+    assert bundle["text/html"].count("<img") == 3 and len(bundle["text/html"]) < 3 * 40_000
+    plain = ig.masks.before_after(photo, kept.raw)._repr_mimebundle_()  # no raw: two images
+    assert plain["text/html"].count("<img") == 2
