@@ -184,3 +184,37 @@ def test_imageedit_magic_takes_the_painter_and_keeps_the_outside(fake: Any) -> N
     finally:
         for name in ("photo", "painter", "edited"):
             shell.user_ns.pop(name, None)
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_saved_notebook_keeps_only_small_images_and_the_static_picture(tmp_path: Path) -> None:
+    """Executed by nbclient, which saves the widget state in the notebook as Lab can: the
+    painter's state holds display-size images only, and the static picture is an output."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = (
+        "import numpy as np, imagenb as ig\nfrom PIL import Image\n"
+        "rng = np.random.default_rng(1)\n"
+        "photo = Image.fromarray(rng.integers(0, 256, (2048, 2048, 3), dtype=np.uint8))\n"
+        "painter = ig.mask(photo)\npainter.rectangle((0, 0, 1023, 2047))\npainter"
+    )
+    nb = new_notebook(cells=[new_code_cell(code)])
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True)
+    client.execute(cwd=str(tmp_path))
+    nbformat.write(nb, tmp_path / "painted.ipynb")
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    (painter,) = [m for m in state.values() if m["model_name"] == "AnyModel"]
+    buffers = {tuple(b["path"]): base64.b64decode(b["data"]) for b in painter["buffers"]}
+    assert set(buffers) == {("_picture",), ("_overlay",)}
+    for data in buffers.values():
+        assert len(data) <= MAX_OUTPUT_BYTES
+        with Image.open(io.BytesIO(data)) as im:
+            assert max(im.size) <= 512
+    outputs = nb.cells[0].outputs
+    static = [o for o in outputs if "imagenb-mask-static" in o["data"].get("text/html", "")]
+    assert len(static) == 1 and "50.0% painted" in static[0]["data"]["text/plain"]
+    (uri,) = DATA_URI.findall(static[0]["data"]["text/html"])
+    assert len(base64.b64decode(uri[1])) <= MAX_OUTPUT_BYTES
