@@ -57,6 +57,7 @@ class MaskPainter(anywidget.AnyWidget):
             raise InvalidRequest(f"brush={brush!r}; give a diameter in pixels, such as 48")
         source = inputs.load(image, role="image")
         self.image = image  # as given: `ig.edit(prompt, painter.image, mask=painter)`
+        self.image_sha256 = source.sha256
         self.canvas = MaskCanvas(source.width, source.height)
         data, mime, self._small = static.picture(source.data, display_px)
         super().__init__(

@@ -1,0 +1,77 @@
+"""The panel's "Paint mask", driven through the panel's Python side against the fake: paint on
+the selected image, and the next Edit sends the mask and shows a result that kept the
+outside; without paint, or on another image, no mask goes out."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+
+import imagenb as ig
+from imagenb.masks import MaskPainter
+from imagenb.masks.keep import feather_px
+
+
+def _panel_with_one_image() -> Any:
+    p = ig.panel(quality="low", size="1024x1024")
+    p.prompt.value = "a harbour at dawn"
+    p.generate_button.click()
+    p.wait(timeout=60)
+    return p
+
+
+def _mask_sha(painter: MaskPainter) -> str:
+    buf = io.BytesIO()
+    painter.mask.save(buf, "PNG")
+    return hashlib.sha256(buf.getvalue()).hexdigest()
+
+
+def test_paint_mask_then_edit_sends_the_mask_and_keeps_the_outside(fake: Any) -> None:
+    p = _panel_with_one_image()
+    tool = p.mask_tool
+    toolbar = next(c for c in p.children if p.edit_button in getattr(c, "children", ()))
+    assert tool.button in toolbar.children
+    tool.button.click()
+    assert tool.painter is None and "Select one image" in p.message.value
+    (card,) = p.cards
+    card.select.value = True
+    tool.button.click()
+    painter = tool.painter
+    assert isinstance(painter, MaskPainter) and tool.box.layout.display == "flex"
+    assert painter in tool.box.children and p.generate_button.description == "Edit 1 image"
+    painter.rectangle((256, 256, 767, 767))
+    p.prompt.value = "a lighthouse on the pier"
+    p.generate_button.click()
+    p.wait(timeout=60)
+    sent = fake.log[-1]
+    assert sent["path"].endswith("/images/edits") and sent["mask_sha256"] == _mask_sha(painter)
+    edited = p.cards[0].image
+    assert edited.prompt == "a lighthouse on the pier" and edited.raw is not None
+    assert edited.changed_outside is not None and edited.changed_outside > 0.5
+    before = np.asarray(card.image.image.convert("RGB"))
+    after = np.asarray(edited.image.convert("RGB"))
+    margin = 256 - feather_px(1024, 1024) - 1
+    assert np.array_equal(after[:margin], before[:margin])  # above the mask: kept
+    assert not np.array_equal(after[400:600, 400:600], before[400:600, 400:600])
+
+
+def test_no_paint_or_another_image_sends_no_mask(fake: Any) -> None:
+    p = _panel_with_one_image()
+    p.cards[0].select.value = True
+    p.mask_tool.button.click()
+    p.prompt.value = "the same harbour at noon"
+    p.generate_button.click()  # nothing painted yet
+    p.wait(timeout=60)
+    assert fake.log[-1]["mask_sha256"] is None and p.cards[0].image.raw is None
+    p.mask_tool.painter.stroke([(100, 100)], size=80)  # type: ignore[union-attr]
+    p.cards[0].select.value = True  # the noon picture, not the painted one
+    p.edit_button.click()
+    p.prompt.value = "the same harbour at night"
+    p.generate_button.click()
+    p.wait(timeout=60)
+    assert fake.log[-1]["mask_sha256"] is None
+    p.mask_tool.off_button.click()
+    assert p.mask_tool.painter is None and p.mask_tool.box.layout.display == "none"
