@@ -337,10 +337,12 @@ def current_store() -> Store:
 
 
 def history(limit: int | None = None) -> pd.DataFrame:
-    """Every stored image, newest first, as a DataFrame."""
+    """Every stored image, newest first, as a DataFrame; an edit's `sources` are the store keys
+    of its input images (those in the store), and a masked edit's `changed_outside` is there."""
     import pandas as pd
 
-    rows = session.store_for(config_mod.current()).history(limit)
+    store = session.store_for(config_mod.current())
+    rows = store.history(limit)
     columns = [
         "key",
         "prompt",
@@ -359,6 +361,7 @@ def history(limit: int | None = None) -> pd.DataFrame:
     ]
     frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
+    keep.add_lineage(frame, rows, store)
     return frame
 
 

@@ -169,3 +169,14 @@ def test_before_after_shows_input_answer_and_result(fake: Any) -> None:
     assert bundle["text/html"].count("<img") == 3 and len(bundle["text/html"]) < 3 * 40_000
     plain = ig.masks.before_after(photo, kept.raw)._repr_mimebundle_()  # no raw: two images
     assert plain["text/html"].count("<img") == 2
+
+
+def test_history_names_the_sources_of_an_edit(fake: Any) -> None:
+    room = ig.generate("a reading room", size="1024x1024", quality="low")[0]
+    kept = ig.edit("a cat in the chair", room, mask=_mask((1024, 1024)), quality="low")[0]
+    history = ig.history().set_index("key")
+    assert history.loc[kept.key, "sources"] == [room.key]
+    assert history.loc[kept.raw.key, "sources"] == [room.key]  # type: ignore[union-attr]
+    assert history.loc[room.key, "sources"] == []
+    assert history.loc[kept.key, "changed_outside"] == pytest.approx(kept.changed_outside)
+    assert np.isnan(history.loc[room.key, "changed_outside"])  # not a masked edit

@@ -21,12 +21,13 @@ from .. import sizes
 from ..errors import InvalidRequest
 
 if TYPE_CHECKING:
+    import pandas as pd
     from PIL import Image
 
     from ..config import Config
     from ..request import ImageRequest
     from ..results import GeneratedImage
-    from ..store import Store
+    from ..store import Store, StoredImage
 
 KEEP_VERSION = 1  # bump when the composite changes: old composites then are not served
 KIND = "composite"
@@ -127,6 +128,14 @@ def finish(
         first.load()
         area = edit_area(mask)
         return [_kept(store, request, raw, first, area, cfg.thumbnail_px) for raw in answers]
+
+
+def add_lineage(frame: pd.DataFrame, rows: Sequence[StoredImage], store: Store) -> None:
+    """History columns: `sources` (store keys of each row's input images, for those in the
+    store: an input is known by the SHA-256 of its file) and `changed_outside`."""
+    known = {row.sha256: row.key for row in store.history(None)} if rows else {}
+    frame["sources"] = [[known[s] for s in row.input_keys if s in known] for row in rows]
+    frame["changed_outside"] = [row.params.get("changed_outside") for row in rows]
 
 
 def _kept(
