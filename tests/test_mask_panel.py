@@ -75,3 +75,35 @@ def test_no_paint_or_another_image_sends_no_mask(fake: Any) -> None:
     assert fake.log[-1]["mask_sha256"] is None
     p.mask_tool.off_button.click()
     assert p.mask_tool.painter is None and p.mask_tool.box.layout.display == "none"
+
+
+def test_edited_cards_name_their_source(fake: Any) -> None:
+    p = _panel_with_one_image()
+    source = p.cards[0].image
+    p.cards[0].select.value = True
+    p.mask_tool.button.click()
+    p.mask_tool.painter.rectangle((0, 0, 511, 1023))  # type: ignore[union-attr]
+    p.prompt.value = "a sailing boat"
+    p.generate_button.click()
+    p.wait(timeout=60)
+    caption = p.cards[0].caption.value
+    assert "edit of “a harbour at dawn”" in caption and source.key[:8] in caption
+    assert "outside kept (the model had changed" in caption
+    assert "edit of" not in p.cards[1].caption.value  # the generated one
+
+
+def test_shortcuts_generate_and_close_the_enlarged_view(fake: Any) -> None:
+    p = _panel_with_one_image()
+    keys = p.mask_tool.keys
+    assert keys in p.children and keys.layout.display == "none"
+    p.prompt.value = "a second harbour"
+    keys._on_key(keys, {"key": "generate"}, [])
+    p.wait(timeout=60)
+    assert len(p.cards) == 2 and fake.stats.image_requests == 2
+    p.cards[0].enlarge_button.click()
+    assert p.gallery.viewer.box.layout.display == "flex"
+    keys._on_key(keys, {"key": "escape"}, [])
+    assert p.gallery.viewer.box.layout.display == "none"
+    p.prompt.value = ""  # Generate is disabled: the shortcut does nothing
+    keys._on_key(keys, {"key": "generate"}, [])
+    assert fake.stats.image_requests == 2

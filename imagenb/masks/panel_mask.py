@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from .. import config, inputs
+from ..display import clip, esc
 from . import keep
 from .painter import MaskPainter
+from .panel_keys import PanelKeys
 
 if TYPE_CHECKING:
     from ..panels import Panel
@@ -34,7 +36,9 @@ class MaskTool:
 
         self.panel = panel
         self.painter: MaskPainter | None = None
+        self.keys = PanelKeys(panel)
         self._sent: ImageRequest | None = None
+        self._sources: list[GeneratedImage] = []
         self.button = make(
             widgets.Button, "ipanel-paint-mask", description="Paint mask", icon="paint-brush",
             tooltip="Paint, on the selected image, the area the next Edit may change",
@@ -78,7 +82,7 @@ class MaskTool:
     def request(self, made: ImageRequest) -> ImageRequest:
         """`made` with the painted mask when its first input is the painted image."""
         painter = self.painter
-        self._sent = None
+        self._sent, self._sources = None, list(self.panel._inputs)
         if painter is None or not made.images or painter.painted == 0.0:
             return made
         if made.images[0].sha256 != painter.image_sha256:
@@ -91,7 +95,7 @@ class MaskTool:
         from ..panel_gallery import thumb
         from ..panel_threads import render
 
-        sent, panel = self._sent, self.panel
+        sent, sources, panel = self._sent, self._sources, self.panel
 
         def make() -> None:
             shown = image
@@ -99,8 +103,22 @@ class MaskTool:
                 (shown,) = keep.finish(sent, [image], config.current())
             data, fmt = thumb(shown, config.current().thumbnail_px)
             panel._mail.post(lambda: panel._add(seq, shown, data, fmt))
+            if sources:  # an edit: name what it came from
+                panel._mail.post(lambda: self._name_sources(shown, sources))
 
         render(make)
+
+    def _name_sources(self, image: GeneratedImage, sources: list[GeneratedImage]) -> None:
+        """Under an edited card: the image(s) it came from, and what a kept outside changed."""
+        card = next((c for c in self.panel.cards if c.image is image), None)
+        if card is None:
+            return
+        first = sources[0]
+        more = f" and {len(sources) - 1} more" if len(sources) > 1 else ""
+        line = f"edit of “{clip(first.prompt, 60)}” ({first.key[:8]}){more}"
+        if image.changed_outside is not None:
+            line += f" · outside kept (the model had changed {image.changed_outside:.0%})"
+        card.caption.value += f'<div class="ipanel-lineage">{esc(line)}</div>'
 
 
 def attach(panel: Panel) -> MaskTool:
@@ -113,5 +131,5 @@ def attach(panel: Panel) -> MaskTool:
     at = list(toolbar.children).index(panel.edit_button) + 1
     toolbar.children = [*toolbar.children[:at], tool.button, *toolbar.children[at:]]
     at = list(panel.children).index(panel.inputs_box) + 1
-    panel.children = [*panel.children[:at], tool.box, *panel.children[at:]]
+    panel.children = [*panel.children[:at], tool.box, *panel.children[at:], tool.keys]
     return tool
