@@ -54,19 +54,14 @@ def probe():
 '''
 
 
-def _write_notebook(root: Any) -> None:
-    cells = [
-        new_code_cell(SETUP),
-        new_code_cell("painter = ig.mask(photo, brush=64)\npainter"),
-        new_code_cell("probe()"),
-    ]
-    nb = new_notebook(cells=cells)
+def _write_notebook(path: Any, *sources: str) -> None:
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nbformat.write(nb, root / NAME)
+    nbformat.write(nb, path)
 
 
 def _probe(page: Any, nb: Any) -> dict[str, Any]:
@@ -114,7 +109,9 @@ def _pen(stage: Any, start: tuple[float, float], end: tuple[float, float]) -> No
 
 
 def test_painting_in_jupyterlab_reaches_the_kernel_at_full_resolution(lab: Any, page: Any) -> None:
-    _write_notebook(lab["root"])
+    _write_notebook(
+        lab["root"] / NAME, SETUP, "painter = ig.mask(photo, brush=64)\npainter", "probe()"
+    )
     page.goto(f"{lab['url']}/lab/tree/{NAME}?token={lab['token']}")
     painter = page.locator(".imagenb-painter")
     stage = painter.locator(".imagenb-painter-stage")
@@ -197,3 +194,51 @@ def test_painting_in_jupyterlab_reaches_the_kernel_at_full_resolution(lab: Any, 
         expect(static).to_be_visible()
     finally:
         _shot(page, "reopened")
+
+
+PANEL = "mask_panel.ipynb"
+
+
+def test_paint_mask_in_the_panel_and_its_shortcuts(lab: Any, page: Any, fake_api: Any) -> None:
+    """In the panel: Ctrl+Enter generates (and the cell is not run again), "Paint mask" opens
+    the painter on the selected image, a drag paints, the next Edit sends the mask and its
+    card names the image it came from; Esc closes the enlarged view."""
+    panel_cell = 'import imagenb as ig\np = ig.panel(quality="low", size="1024x1024")\np'
+    _write_notebook(lab["root"] / PANEL, panel_cell)
+    page.goto(f"{lab['url']}/lab/tree/{PANEL}?reset&token={lab['token']}")  # one tab only
+    panel = page.locator(".imagenb-panel")
+    cards = panel.locator(".ipanel-card")
+    try:
+        nb = run_all_cells(page)
+        expect(panel).to_be_visible()
+        prompt = panel.locator(".ipanel-prompt textarea")
+        prompt.fill("a harbour at dawn, watercolour")
+        prompt.press("Control+Enter")
+        expect(cards).to_have_count(1)
+        expect(nb.locator(".jp-InputPrompt").first).to_have_text("[1]:")  # not run again
+        cards.first.locator(".ipanel-select").click()
+        panel.locator(".ipanel-paint-mask").click()
+        stage = panel.locator(".imagenb-painter-stage")
+        expect(stage).to_be_visible()
+        expect(panel.locator(".ipanel-generate")).to_contain_text("Edit 1 image")
+        _drag(page, stage, (0.2, 0.5), (0.8, 0.5))
+        expect(panel.locator(".imagenb-painter-status")).not_to_contain_text("0.0% painted")
+        _shot(page, "panel-painted", panel)
+        prompt.fill("a lighthouse on the pier")
+        panel.locator(".ipanel-generate").click()
+        expect(cards).to_have_count(2)
+        assert fake_api.log[-1]["mask_sha256"] is not None
+        expect(cards.first).to_contain_text("edit of “a harbour at dawn, watercolour”")
+        expect(cards.first).to_contain_text("outside kept")
+        cards.first.locator(".ipanel-enlarge").click()
+        viewer = panel.locator(".ipanel-viewer")
+        expect(viewer).to_be_visible()
+        _shot(page, "panel-edited", panel)
+        page.keyboard.press("Escape")
+        expect(viewer).to_be_hidden()
+        widget_errors = [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
+        assert not widget_errors, widget_errors
+    finally:
+        _shot(page, "panel-lab")
+        if page.errors:
+            print("browser console errors:", *page.errors, sep="\n  ")

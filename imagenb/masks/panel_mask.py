@@ -118,7 +118,7 @@ class MaskTool:
         line = f"edit of “{clip(first.prompt, 60)}” ({first.key[:8]}){more}"
         if image.changed_outside is not None:
             line += f" · outside kept (the model had changed {image.changed_outside:.0%})"
-        card.caption.value += f'<div class="ipanel-lineage">{esc(line)}</div>'
+        card.caption.value += f'<div class="ipanel-caption ipanel-lineage">{esc(line)}</div>'
 
 
 def attach(panel: Panel) -> MaskTool:
