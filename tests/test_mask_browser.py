@@ -236,6 +236,20 @@ def test_paint_mask_in_the_panel_and_its_shortcuts(lab: Any, page: Any, fake_api
         _shot(page, "panel-edited", panel)
         page.keyboard.press("Escape")
         expect(viewer).to_be_hidden()
+
+        # two selected images compared: a slider over them, or side by side
+        cards.nth(0).locator(".ipanel-select").click()
+        cards.nth(1).locator(".ipanel-select").click()
+        panel.locator(".ipanel-compare").click()
+        compared = panel.locator(".imagenb-compare-view")
+        expect(compared.locator("img")).to_have_count(2)
+        compared.locator(".imagenb-compare-slider").fill("25")
+        clip = compared.locator("img").nth(1).evaluate("i => i.style.clipPath")
+        assert clip == "inset(0px 0px 0px 25%)", clip
+        _shot(page, "panel-compare-slider", compared)
+        compared.locator(".imagenb-compare-mode").click()
+        expect(compared.locator(".imagenb-compare-side")).to_have_count(1)
+        _shot(page, "panel-compare-side", compared)
         widget_errors = [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
         assert not widget_errors, widget_errors
     finally:

@@ -107,3 +107,25 @@ def test_shortcuts_generate_and_close_the_enlarged_view(fake: Any) -> None:
     p.prompt.value = ""  # Generate is disabled: the shortcut does nothing
     keys._on_key(keys, {"key": "generate"}, [])
     assert fake.stats.image_requests == 2
+
+
+def test_compare_two_selected_images(fake: Any) -> None:
+    from imagenb.masks.compare_view import CompareView
+
+    p = ig.panel(quality="low", size="1024x1024", n=2)
+    p.prompt.value = "two harbours"
+    p.generate_button.click()
+    p.wait(timeout=60)
+    tool = p.mask_tool
+    p.cards[0].select.value = True
+    tool.compare_button.click()
+    assert "Select two images" in p.message.value and tool.compare_box.layout.display == "none"
+    p.cards[1].select.value = True
+    tool.compare_button.click()
+    (view, _close) = tool.compare_box.children
+    assert isinstance(view, CompareView) and tool.compare_box.layout.display == "flex"
+    assert view.left_label == "two harbours" and not view.side_by_side
+    for data in (view._left, view._right):
+        assert len(data) <= 40_000
+    tool.compare_close.click()
+    assert tool.compare_box.layout.display == "none" and tool.compare_box.children == (_close,)

@@ -1,5 +1,6 @@
 """The panel's "Paint mask": paint a mask on the selected image, and the next Edit sends it and
-keeps the outside, as `ig.edit(..., mask=painter)` does.
+keeps the outside, as `ig.edit(..., mask=painter)` does; edited cards name their source, two
+selected images can be compared (`compare_view`), and the keyboard works (`panel_keys`).
 
 `attach(panel)` is the panel's one hook. It adds the button and the painter's box, and wraps
 two of the panel's steps on that panel alone: the request Generate sends (the mask joins it
@@ -17,6 +18,7 @@ import ipywidgets as widgets
 from .. import config, inputs
 from ..display import clip, esc
 from . import keep
+from .compare_view import CompareView
 from .painter import MaskPainter
 from .panel_keys import PanelKeys
 
@@ -55,6 +57,21 @@ class MaskTool:
         )  # fmt: skip
         self.button.on_click(panel._mail.locked(self.open))
         self.off_button.on_click(panel._mail.locked(self.close))
+        self.compare_button = make(
+            widgets.Button, "ipanel-compare", description="Compare", icon="columns",
+            tooltip="Compare the two selected images: side by side, or with a slider",
+            layout=widgets.Layout(width="110px"),
+        )  # fmt: skip
+        self.compare_close = make(
+            widgets.Button, "ipanel-compare-close", description="Close", icon="times",
+            layout=widgets.Layout(width="90px"),
+        )  # fmt: skip
+        self.compare_box = make(
+            widgets.VBox, "ipanel-compare-box", children=[self.compare_close],
+            layout=widgets.Layout(display="none", margin="4px 0"),
+        )  # fmt: skip
+        self.compare_button.on_click(panel._mail.locked(self.compare))
+        self.compare_close.on_click(panel._mail.locked(self.end_compare))
 
     def open(self, _button: Any = None) -> None:
         """Paint on the one selected image, which becomes the input of the next Edit."""
@@ -78,6 +95,22 @@ class MaskTool:
         self.painter = None
         self.box.children = [self.note, self.off_button]
         self.box.layout.display = "none"
+
+    def compare(self, _button: Any = None) -> None:
+        """The two selected images, one over the other with a slider (or side by side)."""
+        chosen = self.panel.gallery.selected
+        if len(chosen) != 2:
+            self.panel._say("info", "Select two images to compare.")
+            return
+        self.end_compare()
+        self.compare_box.children = [CompareView(*chosen), self.compare_close]
+        self.compare_box.layout.display = "flex"
+
+    def end_compare(self, _button: Any = None) -> None:
+        for child in self.compare_box.children[:-1]:
+            child.close()
+        self.compare_box.children = [self.compare_close]
+        self.compare_box.layout.display = "none"
 
     def request(self, made: ImageRequest) -> ImageRequest:
         """`made` with the painted mask when its first input is the painted image."""
@@ -129,7 +162,14 @@ def attach(panel: Panel) -> MaskTool:
     panel._arrived = lambda seq, index, image: tool.arrived(seq, image)  # type: ignore[method-assign]
     toolbar = next(c for c in panel.children if panel.edit_button in getattr(c, "children", ()))
     at = list(toolbar.children).index(panel.edit_button) + 1
-    toolbar.children = [*toolbar.children[:at], tool.button, *toolbar.children[at:]]
+    toolbar.children = [
+        *toolbar.children[:at],
+        tool.button,
+        tool.compare_button,
+        *toolbar.children[at:],
+    ]
     at = list(panel.children).index(panel.inputs_box) + 1
     panel.children = [*panel.children[:at], tool.box, *panel.children[at:], tool.keys]
+    at = list(panel.children).index(panel.gallery.viewer.box)
+    panel.children = [*panel.children[:at], tool.compare_box, *panel.children[at:]]
     return tool
