@@ -204,6 +204,7 @@ def _run_one(
         images = textcheck.rank(images, expected)
     if keep_outside:
         images = keep.finish(req, images, cfg)
+        title += " · the outside of the mask kept as it was"
     return ImageSet(images, title=f"best of {req.n}: {title}" if split else title)
 
 

@@ -153,10 +153,17 @@ def test_painting_in_jupyterlab_reaches_the_kernel_at_full_resolution(lab: Any, 
         expect(status).not_to_contain_text(f"{100 * first['painted']:.1f}% painted")
         pen = _probe(page, nb)
         assert pen["along_col"] == 0 and pen["along_row"] == 0 and pen["far"] == 255
+
+        # 4) Ctrl+Z in the painter undoes it (not the notebook), and the pen stroke again
+        stage.click(position={"x": 5, "y": 5})  # a dot in a corner, focusing the painter
+        expect(status).not_to_contain_text(f"{100 * pen['painted']:.1f}% painted")
+        page.keyboard.press("Control+z")
+        expect(status).to_contain_text(f"{100 * pen['painted']:.1f}% painted")
+        assert _probe(page, nb) == pen
         widget_errors = [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
         assert not widget_errors, widget_errors
 
-        # 4) saved: the static picture is in it, no key, no image over 40 KB
+        # 5) saved: the static picture is in it, no key, no image over 40 KB
         path = lab["root"] / NAME
         page.keyboard.press("Control+s")
         deadline = time.monotonic() + 30
@@ -174,7 +181,7 @@ def test_painting_in_jupyterlab_reaches_the_kernel_at_full_resolution(lab: Any, 
         if page.errors:
             print("browser console errors:", *page.errors, sep="\n  ")
 
-    # 5) reopened without the kernel: the static picture of the mask, not a widget error
+    # 6) reopened without the kernel: the static picture of the mask, not a widget error
     sessions = json.load(urllib.request.urlopen(f"{lab['url']}/api/sessions?token={lab['token']}"))
     for s in sessions:
         req = urllib.request.Request(

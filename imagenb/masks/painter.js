@@ -197,14 +197,19 @@ function render({ model, el }) {
   stage.addEventListener("pointerup", finish);
   stage.addEventListener("pointercancel", finish);
   stage.addEventListener("pointerleave", () => showCursor(null));
+  // Ctrl/Cmd+Z undoes while the painter has the focus. Listening on the window in the capture
+  // phase answers before JupyterLab's own shortcuts (which would undo in the notebook).
   root.tabIndex = 0;
-  root.addEventListener("keydown", (event) => {
+  stage.addEventListener("pointerdown", () => root.focus({ preventScroll: true }));
+  const onKey = (event) => {
+    if (!root.contains(event.target)) return;
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
       event.preventDefault();
       event.stopPropagation();
       send({ op: "undo" });
     }
-  });
+  };
+  window.addEventListener("keydown", onKey, true);
 
   const onOverlay = () => loadOverlay();
   model.on("change:_overlay", onOverlay);
@@ -212,6 +217,7 @@ function render({ model, el }) {
   showState();
   loadOverlay();
   return () => {
+    window.removeEventListener("keydown", onKey, true);
     model.off("change:_overlay", onOverlay);
     model.off("change:tool change:brush change:painted change:can_undo", showState);
     URL.revokeObjectURL(picture.src);
