@@ -35,6 +35,14 @@ _EXPORTS = {
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
+    "judge": "imagenb.judging.verdicts",
+    "compare": "imagenb.judging.comparisons",
+    "Comparison": "imagenb.judging.comparisons",
+    "rank": "imagenb.judging.ranking",
+    "rank_chart": "imagenb.judging.chart",
+    "rate": "imagenb.judging.people",
+    "ratings": "imagenb.judging.people",
+    "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
 }
@@ -46,6 +54,11 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
+    from .judging.chart import rank_chart
+    from .judging.comparisons import Comparison, compare
+    from .judging.people import agreement, rate, ratings
+    from .judging.ranking import rank
+    from .judging.verdicts import judge
     from .masks import mask
     from .panels import panel
     from .results import GeneratedImage, ImageSet
@@ -75,6 +88,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Comparison",
     "Config",
     "Estimate",
     "GeneratedImage",
@@ -83,8 +97,10 @@ __all__ = [
     "Spend",
     "Storyboard",
     "TextCheck",
+    "agreement",
     "catalog",
     "check_text",
+    "compare",
     "configure",
     "current_store",
     "edit",
@@ -93,10 +109,15 @@ __all__ = [
     "generate",
     "grid",
     "history",
+    "judge",
     "mask",
     "masks",
     "panel",
     "prompt_matrix",
+    "rank",
+    "rank_chart",
+    "rate",
+    "ratings",
     "spent",
     "start",
     "storyboard",
