@@ -180,3 +180,15 @@ def test_history_names_the_sources_of_an_edit(fake: Any) -> None:
     assert history.loc[room.key, "sources"] == []
     assert history.loc[kept.key, "changed_outside"] == pytest.approx(kept.changed_outside)
     assert np.isnan(history.loc[room.key, "changed_outside"])  # not a masked edit
+
+
+def test_every_variant_is_kept_and_counted_once(fake: Any) -> None:
+    photo, mask = _photo(), _mask((1024, 1024))
+    made = ig.edit("a hat", photo, mask=mask, quality="low", n=2)
+    assert len(made) == 2 and fake.stats.images_completed == 2
+    assert len({m.key for m in made}) == 2 and all(m.raw is not None for m in made)
+    far_out, _ = _areas(mask, keep.feather_px(1024, 1024))
+    for kept in made:
+        assert np.array_equal(_pixels(kept)[far_out], np.asarray(photo).astype(np.int16)[far_out])
+    assert ig.spent().images == 2 and ig.current_store().spent()["images"] == 2
+    assert len(ig.history()) == 4  # two answers, two composites
