@@ -35,11 +35,14 @@ _EXPORTS = {
     "ImageSet": "imagenb.results",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
+    "chat": "imagenb.chat.conversation",
+    "Chat": "imagenb.chat.conversation",
 }
 
 if TYPE_CHECKING:
     from . import catalog, errors
     from .api import Spend, current_store, edit, estimate, generate, history, spent, start
+    from .chat.conversation import Chat, chat
     from .config import Config, configure
     from .cost import Estimate
     from .frames import prompt_matrix
@@ -71,6 +74,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Chat",
     "Config",
     "Estimate",
     "GeneratedImage",
@@ -80,6 +84,7 @@ __all__ = [
     "Storyboard",
     "TextCheck",
     "catalog",
+    "chat",
     "check_text",
     "configure",
     "current_store",

@@ -29,6 +29,7 @@ from ..errors import (
     TransientError,
 )
 from ..request import ImageRequest
+from . import openai_responses
 from .base import (
     BatchEndpoint,
     BatchProblem,
@@ -38,6 +39,7 @@ from .base import (
     PartialCallback,
     Response,
 )
+from .turns import ContextLost, PartialSink, TurnCall, TurnReply
 
 _RESOLVED = ("size", "quality", "background", "output_format")
 CONNECT_S = 10.0  # seconds to open a connection; the SDK's default is 5
@@ -126,6 +128,16 @@ class OpenAIBackend:
         if len(images) != params["n"]:
             raise TransientError(f"the stream ended after {len(images)} of {params['n']} images")
         return Response(images, usage, resolved=resolved)
+
+    async def converse(self, call: TurnCall, *, on_partial: PartialSink | None = None) -> TurnReply:
+        """One conversation turn through the Responses API (`openai_responses`)."""
+        try:
+            return await openai_responses.converse(self._client, call, on_partial, error_from)
+        except openai.APIError as exc:
+            error = translate(exc)
+            if error.code == "previous_response_not_found":
+                raise ContextLost(str(error), status=error.status, code=error.code) from None
+            raise error from None
 
     # --- the Batch API ------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("GET", "/batches", "batch_list"),
         ("GET", "/batches/{id}", "batch_get"),
         ("POST", "/batches/{id}/cancel", "batch_cancel"),
+        ("POST", "/responses", "responses"),
     )
 ]
 _WRITE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
@@ -374,6 +375,11 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _batch_cancel(self, body: bytes, batch_id: str) -> dict[str, Any]:
         return self.fake.batches.cancel(batch_id)
+
+    def _responses(self, body: bytes) -> dict[str, Any] | None:
+        from . import fake_responses  # the Responses API lives in its own module
+
+        return fake_responses.handle(self, body)
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:
