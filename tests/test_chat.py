@@ -37,7 +37,7 @@ def test_three_turns_chain_force_the_tool_and_a_branch_sends_its_parent(
     c = conversation()
     requests = sent(fake)
     assert len(requests) == 4
-    one, two, three, branch = c.turns
+    one, two = c.turns[:2]
     assert "previous_response_id" not in requests[0] and "tool_choice" not in requests[0]
     assert requests[1]["previous_response_id"] == one.response_id
     assert requests[2]["previous_response_id"] == two.response_id
