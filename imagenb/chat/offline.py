@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 from typing import Any, ClassVar
 
-from .. import inputs
 from ..backends import preview
 from ..backends.turns import PartialSink, TurnCall, TurnReply
 from ..errors import NotInStore
@@ -32,7 +31,7 @@ class PreviewTurns:
             web_search=call.web_search,
             **call.image_options,
         )
-        parent = (inputs.load(call.parent_image),) if call.parent_image else ()
+        parent = (call.parent_image,) if call.parent_image else ()
         req = s.image_request(call.text, parent)
         partials = call.partial_images if call.stream and on_partial else 0
         image, sketches = await asyncio.to_thread(preview.render, req, 0, partials)
