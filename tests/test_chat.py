@@ -213,3 +213,40 @@ def test_an_interrupt_mid_turn_leaves_no_half_turn(fake: FakeImagesServer) -> No
     again = ig.chat(**OPTIONS).say("a slow fox")
     assert turn.status == "ok" and again.cached
     assert store._query("SELECT count(*) FROM turns")[0][0] == 1
+
+
+def test_no_key_in_the_store_or_outputs(fake: FakeImagesServer, isolated: Any) -> None:
+    from conftest import TEST_KEY, assert_no_key
+
+    c = conversation()
+    assert assert_no_key(isolated) > 0
+    assert TEST_KEY not in c.tree().html + repr(c) + c.frame.to_string()
+
+
+def test_tool_usage_is_read_from_the_raw_response_when_the_sdk_lacks_the_field() -> None:
+    """An older SDK's `Response` has no `tool_usage` field: the value arrives as an extra,
+    and `to_dict()` (what `openai_responses` reads) still carries it."""
+    from openai._models import BaseModel
+
+    from imagenb.backends.openai_backend import error_from
+    from imagenb.backends.openai_responses import reply_from
+    from imagenb.chat import money
+    from imagenb.chat.settings import settings
+
+    class OldResponse(BaseModel):  # the SDK before `tool_usage`
+        id: str
+        output: list[dict[str, Any]]
+        usage: dict[str, Any]
+
+    image_gen = {"input_tokens": 0, "output_tokens": 196, "total_tokens": 196,
+                 "input_tokens_details": {"image_tokens": 0, "text_tokens": 0}}  # fmt: skip
+    raw = {"id": "resp_1", "output": [{"type": "image_generation_call", "id": "ig_1",
+           "status": "completed", "result": "iVBORw0KGgo=", "revised_prompt": "r"}],
+           "usage": {"input_tokens": 10, "output_tokens": 5},
+           "tool_usage": {"image_gen": image_gen}}  # fmt: skip
+    old = OldResponse.construct(**raw)
+    assert "tool_usage" not in OldResponse.model_fields
+    reply = reply_from(old.to_dict(), error_from)
+    assert reply.tool_usage == {"image_gen": image_gen}
+    cost = money.actual(settings(), reply.usage, reply.tool_usage)
+    assert cost.image_usd == pytest.approx(196 * 30 / 1e6)

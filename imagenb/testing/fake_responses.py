@@ -153,10 +153,12 @@ class ResponsesState:
     """Stored responses, the billing ledger and the knobs of `/v1/responses`.
 
     `text_only_words`: a turn whose text has one gets a text answer and no image, even when the
-    image tool is forced (seen in production). `requests` keeps each accepted body's shape
+    image tool is forced (seen in production). `extra_citations` lets a test plant hostile
+    source titles and URLs. `requests` keeps each accepted body's shape
     (never images or the key) so tests can assert what was sent."""
 
     text_only_words: tuple[str, ...] = ()
+    extra_citations: tuple[tuple[str, str], ...] = ()  # (title, url) added to every search
     forgetful: bool = False  # True: nothing is kept (as if every response had expired)
     stored: dict[str, StoredResponse] = field(default_factory=dict)
     bills: list[Bill] = field(default_factory=list)

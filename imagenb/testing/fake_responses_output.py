@@ -95,6 +95,10 @@ def answer(turn: TurnInput, fake: FakeImagesServer) -> Answer:
     if turn.web_search:
         searches = 1
         output.append(_web_search(turn, citations))
+        citations += [
+            {"type": "url_citation", "url": url, "title": title, "start_index": 0, "end_index": 0}
+            for title, url in fake.responses.extra_citations
+        ]
     job, image_gen, last_image = None, _zero_image_usage(), reference
     draws = (
         turn.image_tool is not None
