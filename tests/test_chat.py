@@ -250,3 +250,18 @@ def test_tool_usage_is_read_from_the_raw_response_when_the_sdk_lacks_the_field()
     assert reply.tool_usage == {"image_gen": image_gen}
     cost = money.actual(settings(), reply.usage, reply.tool_usage)
     assert cost.image_usd == pytest.approx(196 * 30 / 1e6)
+
+
+def test_the_self_check_asks_for_fixes_up_to_a_bound(fake: FakeImagesServer) -> None:
+    c = ig.chat(**OPTIONS)
+    last = c.say('a shop sign that says "OPEN"', check_text="OPEN", fixes=2)
+    assert len(last.attempts) == 3 and len(sent(fake)) == 3  # the fake draws no letters
+    assert all(not t.text_check.passed for t in last.attempts)
+    fix = sent(fake)[1]
+    assert 'must read exactly "OPEN"' in fix["input"][0]["content"][0]["text"]
+    assert fix["previous_response_id"] == last.attempts[0].response_id
+    for attempt in last.attempts:
+        billed = fake.responses.billed_usd(attempt.response_id)
+        assert attempt.cost_usd == pytest.approx(billed, rel=0.01)
+    html = last._repr_html_()
+    assert html.count("attempt ") == 3 and "text CER" in html

@@ -119,3 +119,10 @@ def test_imagechat_user_errors_are_one_line(shell: InteractiveShell) -> None:
     with capture_output() as cap:
         shell.run_cell("%%imagechat --from 5\nhello", store_history=False)
     assert "Traceback" not in cap.stdout + cap.stderr
+
+
+def test_a_japanese_sign_passes_its_self_check_offline() -> None:
+    c = ig.chat(size="1024x1024", quality="low")
+    turn = c.say('a shop sign that says "いらっしゃいませ"', check_text="いらっしゃいませ")
+    assert turn.text_check is not None and turn.text_check.passed
+    assert turn.attempts == [turn]

@@ -85,11 +85,19 @@ class Chat:
         fresh: bool = False,
         stream: bool = False,
         variations: int | None = None,
+        check_text: str | None = None,
+        fixes: int = 2,
         **params: Any,
     ) -> Turn:
         """The next turn, continuing from the last one (the first turn draws from scratch).
         With `variations=k`, k candidate turns from the same parent; the first is returned and
-        all k are `.variations`."""
+        all k are `.variations`. With `check_text="..."`, the image's text is read back (OCR)
+        and up to `fixes` more turns ask the model to correct it; `.attempts` lists them."""
+        if check_text is not None:
+            from .selfcheck import say_checked
+
+            return say_checked(self, self.last, text, check_text, fixes=fixes, images=images,
+                               fresh=fresh, stream=stream, **params)  # fmt: skip
         return self.say_from(
             self.last,
             text,

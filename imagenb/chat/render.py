@@ -87,6 +87,8 @@ def card(turn: Turn, px: int = 192, label: str = "") -> str:
     if turn.notice:
         parts.append(f'<div style="color:#b45309">{esc(turn.notice)}</div>')
     meta = f"{esc(turn.record.mainline)} → {esc(turn.record.image_model)} · {esc(_cost(turn))}"
+    if turn.text_check is not None:
+        meta += f" · {esc(turn.text_check.badge())}"
     parts.append(f'<div style="{MUTED}">{meta}</div>')
     if turn.record.backend == "preview":
         parts.append(f'<div style="{PREVIEW}">PREVIEW — not a real model output</div>')
@@ -94,6 +96,8 @@ def card(turn: Turn, px: int = 192, label: str = "") -> str:
 
 
 def turn_html(turn: Turn) -> str:
+    if len(turn.attempts) > 1:
+        return "".join(card(t, label=f"attempt {i + 1}: ") for i, t in enumerate(turn.attempts))
     if len(turn.variations) > 1:
         return "".join(card(t, label=f"#{i + 1} ") for i, t in enumerate(turn.variations))
     return card(turn)

@@ -26,6 +26,8 @@ class Turn:
     image: GeneratedImage | None
     cached: bool = False
     variations: list[Turn] = field(default_factory=list, repr=False)
+    text_check: Any = field(default=None, repr=False)  # a TextCheck, when the text was checked
+    attempts: list[Turn] = field(default_factory=list, repr=False)  # the self-check loop
 
     @classmethod
     def from_record(
