@@ -46,6 +46,7 @@ def test_three_turns_chain_force_the_tool_and_a_branch_sends_its_parent(
         assert r["tool_choice"] == {"type": "image_generation"}
         assert r["tools"][0] == {"type": "image_generation", "model": "gpt-image-2", **OPTIONS}
         assert r["model"] == "gpt-6.2-sol" and r["input_images"] == 0
+        assert "partial_images" not in r["tools"][0] and not r.get("stream")
     assert [t.parent for t in c.turns] == [None, one, two, one]
     assert all(t.status == "ok" and t.image is not None for t in c.turns)
     assert c.frame["parent"].tolist()[1:] == [0, 1, 0] and c.frame["parent"].isna()[0]
@@ -57,6 +58,7 @@ def test_every_turn_costs_what_the_fake_billed(fake: FakeImagesServer) -> None:
     c.say("add gulls", stream=True)
     c.say("warmer light")  # by now the chain is long enough for cached input
     assert sent(fake)[2]["previous_response_id"] == c.turns[1].response_id
+    assert sent(fake)[1]["stream"] and sent(fake)[1]["tools"][0]["partial_images"] == 2
     assert sum(b.usage["input_tokens_details"]["cached_tokens"] for b in fake.responses.bills)
     for turn in c.turns:
         billed = fake.responses.billed_usd(turn.response_id)

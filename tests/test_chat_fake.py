@@ -24,8 +24,9 @@ def server() -> Iterator[FakeImagesServer]:
 
 
 @pytest.fixture
-def client(server: FakeImagesServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+def client(server: FakeImagesServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk:
+        yield sdk
 
 
 def create(client: openai.OpenAI, **kwargs: Any) -> Any:
@@ -103,7 +104,8 @@ def test_store_false_responses_cannot_be_continued(client: openai.OpenAI) -> Non
 def test_streaming_event_sequence(server: FakeImagesServer, client: openai.OpenAI) -> None:
     stream = create(client, stream=True, tools=[{**IMAGE_TOOL, "partial_images": 2}],
                     reasoning={"effort": "low", "summary": "auto"})  # fmt: skip
-    events = list(stream)
+    with stream:
+        events = list(stream)
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"

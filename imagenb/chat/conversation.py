@@ -10,21 +10,15 @@ with a one-line notice), and store image and turn before returning.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .. import config as config_mod
 from .. import inputs, session
-from ..backends.turns import ContextLost, ConversationBackend, TurnCall, TurnReply
+from ..backends.turns import TurnCall, TurnReply
 from ..engine import loop
-from ..engine.retry import RetryPolicy
 from ..errors import BackendError, InvalidRequest
-from . import money, turn_store
-from .offline import PreviewTurns, ReplayTurns
+from . import money, running, turn_store
 from .settings import ChatSettings, check_text, settings, turn_key
 from .turn import Turn
 
@@ -53,19 +47,6 @@ def chat(
         ),
         name=name,
     )
-
-
-@dataclass
-class _Pending:
-    """A turn validated, estimated and ready to send."""
-
-    parent: Turn | None
-    text: str
-    settings: ChatSettings
-    key: str
-    call: TurnCall
-    estimate: money.TurnCost
-    parent_image: bytes | None
 
 
 class Chat:
@@ -128,7 +109,7 @@ class Chat:
         origin = _origin(cfg)
         store = session.store_for(cfg)
         turns: list[Turn | None] = [None] * count
-        pending: list[tuple[int, _Pending]] = []
+        pending: list[tuple[int, running.Pending]] = []
         for variant in range(count):
             key = turn_key(
                 parent.key if parent else None, message, tuple(p.sha256 for p in pics), s, variant
@@ -143,7 +124,11 @@ class Chat:
         if pending:
             money.check_budget(_sum(p.estimate for _, p in pending), cfg)
             started = time.monotonic()
-            results = loop.wait(loop.submit(_run_all(cfg, [p for _, p in pending])))
+            sink = running.PartialPreviewSink(cfg.thumbnail_px) if stream else None
+            runs = running.run_all(cfg, [p for _, p in pending], sink.offer if sink else None)
+            results = loop.wait(loop.submit(runs), tick=sink.show if sink else None)
+            if sink:
+                sink.clear()
             latency = time.monotonic() - started
             for (variant, p), (reply, notice) in zip(pending, results, strict=True):
                 if notice:
@@ -165,7 +150,7 @@ class Chat:
         key: str,
         stream: bool,
         cfg: config_mod.Config,
-    ) -> _Pending:
+    ) -> running.Pending:
         name = session.backend_name(cfg)
         parent_image = parent.image.data if parent is not None and parent.image else None
         chained = parent.response_id if parent and parent.origin == _origin(cfg) else None
@@ -191,11 +176,11 @@ class Chat:
             stream=stream,
             partial_images=partials,
         )
-        return _Pending(parent, text, s, key, call, estimate, parent_image)
+        return running.Pending(parent, text, s, key, call, estimate, parent_image)
 
     def _finish(
         self,
-        p: _Pending,
+        p: running.Pending,
         reply: TurnReply,
         notice: str | None,
         latency: float,
@@ -375,49 +360,3 @@ def _describe(error: BackendError | None) -> str | None:
     from ..errors import describe
 
     return describe(error)
-
-
-async def _run_all(
-    cfg: config_mod.Config, pending: Sequence[_Pending]
-) -> list[tuple[TurnReply, str | None]]:
-    """Every pending turn at once (variations), each with its retries and fallback."""
-    backend = _backend(cfg)
-    return list(await asyncio.gather(*(_run(backend, cfg, p) for p in pending)))
-
-
-def _backend(cfg: config_mod.Config) -> ConversationBackend:
-    name = session.backend_name(cfg)
-    if name == "preview":
-        return PreviewTurns()
-    if name == "replay":
-        return ReplayTurns()
-    backend = session.engine_for(cfg).backend
-    if not isinstance(backend, ConversationBackend):
-        raise InvalidRequest(f"the {name} backend cannot hold conversations; use openai or preview")
-    return backend
-
-
-async def _run(
-    backend: ConversationBackend, cfg: config_mod.Config, p: _Pending
-) -> tuple[TurnReply, str | None]:
-    """One turn with the engine's retry policy; a lost parent is sent again as an image."""
-    policy, rng = RetryPolicy(max_attempts=cfg.max_attempts), random.Random()
-    call, notice, attempts, limited = p.call, None, 0, 0
-    while True:
-        try:
-            return await backend.converse(call), notice
-        except ContextLost:
-            if p.parent_image is None or call.parent_image is not None:
-                raise
-            call = replace(call, previous_response_id=None, parent_image=p.parent_image)
-            notice = (
-                "imagenb: the service no longer has the previous turn's response (expired or "
-                "not stored); continuing from its image, sent again as an input image"
-            )
-        except BackendError as error:
-            delay = policy.delay(error, attempts, limited, rng)
-            if delay is None:
-                raise
-            limited += error.status == 429
-            attempts += error.status != 429
-            await asyncio.sleep(delay)
