@@ -364,7 +364,7 @@ class Spend:
 
 
 def spent() -> Spend:
-    from .chat.turn_store import mainline_spent  # conversations: the mainline's money
+    from .store_turns import mainline_spent  # conversations: the mainline money
 
     store = session.store_for(config_mod.current())
     store_totals = store.spent()

@@ -100,7 +100,7 @@ def _create_claims(conn: sqlite3.Connection) -> None:
 
 
 def _create_turns(conn: sqlite3.Connection) -> None:
-    """Conversation turns (`imagenb.chat.turn_store`), one row per turn and origin (a preview
+    """Conversation turns (`imagenb.store_turns`), one row per turn and origin (a preview
     turn never stands in for a real one); the turn's image is a row of `images`."""
     conn.execute(
         """CREATE TABLE turns (

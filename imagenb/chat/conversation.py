@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import config as config_mod
 from .. import inputs, session
+from .. import store_turns as turn_store
 from ..backends.turns import TurnCall, TurnReply
 from ..engine import loop
 from ..errors import BackendError, InvalidRequest
-from . import money, running, turn_store
+from . import money, running
 from .settings import ChatSettings, check_text, settings, turn_key
 from .turn import Turn
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..results import GeneratedImage
-from .turn_store import TurnRecord
+from ..store_turns import TurnRecord
 
 if TYPE_CHECKING:
     from ..store import Store

@@ -1,4 +1,5 @@
-"""Turns in the store: the `turns` table (schema in `store_schema`) beside the `images` rows.
+"""Conversation turns (`imagenb.chat`) in the store: the `turns` table (schema in
+`store_schema`) beside the `images` rows.
 
 A turn's image is written first (`Store.put`, durable, counted in the spend by its image
 model); the turn's row goes in last, in one transaction, and is what makes the turn exist: an
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..store import Store, StoredImage, json_text
+from .store import Store, StoredImage, json_text
 
 _JSON = ("settings", "sources", "usage", "tool_usage")
 
