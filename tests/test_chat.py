@@ -267,3 +267,14 @@ def test_the_self_check_asks_for_fixes_up_to_a_bound(fake: FakeImagesServer) -> 
         assert attempt.cost_usd == pytest.approx(billed, rel=0.01)
     html = last._repr_html_()
     assert html.count("attempt ") == 3 and "text CER" in html
+
+
+def test_history_lists_turn_images_with_their_parent(fake: FakeImagesServer) -> None:
+    c = conversation()
+    frame = ig.history()
+    turns = frame[frame["kind"] == "chat"]
+    assert len(turns) == 4
+    by_key = {t.image.key: t for t in c.turns if t.image}
+    for key, parents in zip(turns["key"], turns["input_keys"], strict=True):
+        parent = by_key[key].parent
+        assert parents == ((parent.image.key,) if parent and parent.image else ())
