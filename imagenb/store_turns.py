@@ -131,3 +131,8 @@ def turns_of(store: Store, chat: str) -> list[TurnRecord]:
         f"SELECT {', '.join(_COLUMNS)} FROM turns WHERE chat = ? ORDER BY created", [chat]
     )
     return [_record(r) for r in rows]
+
+
+def origins(store: Store) -> list[str]:
+    """Every origin that has stored turns (what a replay may serve)."""
+    return [origin for (origin,) in store._query("SELECT DISTINCT origin FROM turns")]

@@ -350,8 +350,7 @@ def _origins(cfg: config_mod.Config, origin: str) -> tuple[str, ...]:
     """Where a turn may come from: its own origin; replay takes any service's, then preview's."""
     if origin != "replay":
         return (origin,)
-    store = session.store_for(cfg)
-    known = [o for (o,) in store._query("SELECT DISTINCT origin FROM turns")]
+    known = turn_store.origins(session.store_for(cfg))
     return tuple(sorted(known, key=lambda o: o == "preview"))
 
 
