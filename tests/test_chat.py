@@ -54,9 +54,14 @@ def test_three_turns_chain_force_the_tool_and_a_branch_sends_its_parent(
 
 def test_every_turn_costs_what_the_fake_billed(fake: FakeImagesServer) -> None:
     c = ig.chat(thinking="high", web_search=True, **OPTIONS)
+    estimates = [c.estimate("a lighthouse at dusk")]
     c.say("a lighthouse at dusk")
+    estimates.append(c.estimate("add gulls", stream=True))
     c.say("add gulls", stream=True)
+    estimates.append(c.estimate("warmer light"))
     c.say("warmer light")  # by now the chain is long enough for cached input
+    for estimate, turn in zip(estimates, c.turns, strict=True):
+        assert estimate.usd >= turn.cost_usd  # the estimate guards the budget: it errs high
     assert sent(fake)[2]["previous_response_id"] == c.turns[1].response_id
     assert sent(fake)[1]["stream"] and sent(fake)[1]["tools"][0]["partial_images"] == 2
     assert sum(b.usage["input_tokens_details"]["cached_tokens"] for b in fake.responses.bills)

@@ -126,3 +126,12 @@ def test_a_japanese_sign_passes_its_self_check_offline() -> None:
     turn = c.say('a shop sign that says "いらっしゃいませ"', check_text="いらっしゃいませ")
     assert turn.text_check is not None and turn.text_check.passed
     assert turn.attempts == [turn]
+
+
+def test_a_chat_estimates_its_next_turn_and_later_turns_cost_more() -> None:
+    c = ig.chat(size="1024x1024", quality="low", thinking="high")
+    first = c.estimate("a fox")
+    turn = c.say("a fox")
+    assert turn.cost_usd == pytest.approx(first.usd)  # preview bills its estimate
+    later = c.estimate("a fox in the snow")
+    assert later.usd > first.usd and later.is_estimate and "mainline" in str(later)

@@ -90,6 +90,16 @@ class Chat:
             **params,
         )
 
+    def estimate(
+        self, text: str, *, images: Any = None, stream: bool = False, **params: Any
+    ) -> money.TurnCost:
+        """What `say(text, ...)` would cost at most, sent now from the last turn (no network;
+        a stored turn would be free)."""
+        cfg = config_mod.current()
+        s = self.settings.with_params(**params)
+        pics = inputs.load_many(images, limit=16) if images is not None else ()
+        return self._prepare(self.last, check_text(text), pics, s, "", stream, cfg).estimate
+
     def say_from(
         self,
         parent: Turn | None,

@@ -43,6 +43,11 @@ class TurnCost:
     def usd(self) -> float:
         return self.mainline_usd + self.image_usd
 
+    def __str__(self) -> str:
+        kind = "~" if self.is_estimate else ""
+        return (f"{kind}${self.usd:.4f} (mainline {kind}${self.mainline_usd:.4f}, image "
+                f"{kind}${self.image_usd:.4f})")  # fmt: skip
+
 
 def context_tokens(texts: list[str], images: list[tuple[int, int]]) -> int:
     """Tokens of earlier turns that the mainline re-reads: their texts and their images."""
