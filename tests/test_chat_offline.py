@@ -135,3 +135,12 @@ def test_a_chat_estimates_its_next_turn_and_later_turns_cost_more() -> None:
     assert turn.cost_usd == pytest.approx(first.usd)  # preview bills its estimate
     later = c.estimate("a fox in the snow")
     assert later.usd > first.usd and later.is_estimate and "mainline" in str(later)
+
+
+def test_imagechat_estimate_sends_nothing(shell: InteractiveShell) -> None:
+    with capture_output() as cap:
+        assert shell.run_cell(
+            "%%imagechat -c poster --estimate\na fox", store_history=False
+        ).success
+    assert cap.stdout.startswith("next turn of 'poster': ~$")
+    assert shell.user_ns["poster"].turns == []

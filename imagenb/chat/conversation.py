@@ -95,10 +95,17 @@ class Chat:
     ) -> money.TurnCost:
         """What `say(text, ...)` would cost at most, sent now from the last turn (no network;
         a stored turn would be free)."""
+        return self.estimate_from(self.last, text, images=images, stream=stream, **params)
+
+    def estimate_from(
+        self, parent: Turn | None, text: str, *, images: Any = None, stream: bool = False,
+        **params: Any,
+    ) -> money.TurnCost:  # fmt: skip
+        """What a turn from `parent` would cost at most."""
         cfg = config_mod.current()
         s = self.settings.with_params(**params)
         pics = inputs.load_many(images, limit=16) if images is not None else ()
-        return self._prepare(self.last, check_text(text), pics, s, "", stream, cfg).estimate
+        return self._prepare(parent, check_text(text), pics, s, "", stream, cfg).estimate
 
     def say_from(
         self,

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     add("-o", "--out", help="also store the Turn in this variable")
     add("--fresh", action="store_true", help="make the turn again even if it is stored")
     add("--stream", action="store_true", help="stream the turn (partial images)")
+    add("--estimate", action="store_true", help="print what the turn would cost; send nothing")
     return parser
 
 
@@ -90,6 +91,10 @@ def _say(args: Any, text: str, namespace: dict[str, Any]) -> Any:
                 f"--from {args.parent}: chat {args.chat!r} has turns 0 to {len(chat.turns) - 1}"
             )
         parent = chat.turns[args.parent]
+    if args.estimate:
+        estimate = chat.estimate_from(parent, text, stream=args.stream)
+        print(f"next turn of {args.chat!r}: {estimate} at most")
+        return None
     turn = chat.say_from(parent, text, fresh=args.fresh, stream=args.stream)
     if args.out:
         namespace[args.out] = turn
