@@ -120,7 +120,9 @@ def tree_html(chat: Chat, px: int = 160) -> str:
         )
 
     roots = "".join(node(t) for t in children.get(None, []))
-    title = f"{esc(chat.settings.mainline)} · {len(chat.turns)} turn(s) · ${chat.cost_usd:.4f}"
+    preview = bool(chat.turns) and all(t.record.backend == "preview" for t in chat.turns)
+    spent = f"≈ ${chat.cost_usd:.4f} if real" if preview else f"${chat.cost_usd:.4f}"
+    title = f"{esc(chat.settings.mainline)} · {len(chat.turns)} turn(s) · {spent}"
     return (
         f'<div class="{NO_MATH}" style="font:12px/1.4 system-ui,sans-serif">'
         f'<div style="{MUTED}">{title}</div>'
