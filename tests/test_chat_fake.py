@@ -138,3 +138,17 @@ def test_faults_apply_to_responses(server: FakeImagesServer, client: openai.Open
     with pytest.raises(openai.InternalServerError):
         create(client)
     assert server.responses.bills == []
+
+
+def test_every_request_is_logged_even_the_refused(
+    server: FakeImagesServer, client: openai.OpenAI
+) -> None:
+    with pytest.raises(openai.BadRequestError):
+        create(client, model="gpt-image-2")
+    assert [r["model"] for r in server.responses.requests] == ["gpt-image-2"]
+
+
+def test_slow_answers_are_injected_too(server: FakeImagesServer, client: openai.OpenAI) -> None:
+    server.faults = Faults(slow_rate=1.0, slow_seconds=0.2)
+    create(client)
+    assert server.log[-1]["fault"] == "slow"

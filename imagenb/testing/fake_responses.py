@@ -154,8 +154,8 @@ class ResponsesState:
 
     `text_only_words`: a turn whose text has one gets a text answer and no image, even when the
     image tool is forced (seen in production). `extra_citations` lets a test plant hostile
-    source titles and URLs. `requests` keeps each accepted body's shape
-    (never images or the key) so tests can assert what was sent."""
+    source titles and URLs. `requests` keeps every body's shape, valid or not (never images or
+    the key), so tests can assert what was sent."""
 
     text_only_words: tuple[str, ...] = ()
     extra_citations: tuple[tuple[str, str], ...] = ()  # (title, url) added to every search
@@ -371,10 +371,14 @@ def handle(handler: FakeHandler, body: bytes) -> dict[str, Any] | None:
 
     fake = handler.fake
     state: ResponsesState = fake.responses
+    try:  # every request is logged, the invalid ones too: a test sees all that was sent
+        shape = output.request_shape(body)
+    except (ValueError, TypeError, AttributeError):
+        shape = {"unparsable": True}
+    with state.lock:
+        state.requests.append(shape)
     turn = parse(body, state)
     handler.entry.update(model=turn.model, prompt=turn.text, stream=turn.stream)
-    with state.lock:
-        state.requests.append(output.request_shape(body))
     fake.check_gate()
     draw = fake.draw()
     if draw.error_status:
@@ -385,7 +389,9 @@ def handle(handler: FakeHandler, body: bytes) -> dict[str, Any] | None:
         handler.entry["fault"] = "drop"
         handler._drop()
         return None
-    if not fake.sleep(fake.latency * draw.latency_factor):
+    if draw.slow_seconds:
+        handler.entry["fault"] = "slow"
+    if not fake.sleep(fake.latency * draw.latency_factor + draw.slow_seconds):
         handler._drop()
         return None
     answer = output.answer(turn, fake)
