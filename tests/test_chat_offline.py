@@ -19,12 +19,12 @@ from imagenb.testing import FakeImagesServer
 
 def test_the_catalog_holds_mainlines_with_prices_efforts_and_shutdowns() -> None:
     default = catalog.lookup_mainline(catalog.DEFAULT_MAINLINE)
-    assert default.shutdown is None and "high" in default.efforts and default.input > 0
-    for spec in catalog.MAINLINES.values():
-        assert spec.sources and spec.output >= spec.input >= spec.cached_input
+    assert default.shutdown is None and "high" in default.efforts and default.text_in > 0
+    for spec in catalog.MAINLINE_MODELS.values():
+        assert spec.sources and spec.text_out >= spec.text_in >= spec.text_in_cached
         assert (spec.shutdown is None) == (spec.use_instead is None)
         if spec.use_instead:
-            assert spec.use_instead in catalog.MAINLINES
+            assert spec.use_instead in catalog.MAINLINE_MODELS
     with pytest.raises(InvalidRequest, match=r"shut down on 2026-12-11.*'gpt-6\.1-sol'"):
         catalog.lookup_mainline("gpt-5", today="2026-12-11")
     assert catalog.lookup_mainline("gpt-5", today="2026-12-10").name == "gpt-5"

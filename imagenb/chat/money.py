@@ -71,7 +71,7 @@ def estimate(
     input_tokens = context + fresh_in + tools * TOOL_TOKENS
     effort = s.thinking or (DEFAULT_EFFORT if main.efforts else "none")
     output = REASONING_ESTIMATE[effort] + OVERHEAD_OUTPUT
-    mainline = (input_tokens * main.input + output * main.output) / 1e6
+    mainline = (input_tokens * main.text_in + output * main.text_out) / 1e6
     image = cost.estimate(s.image_request(text), partials=partials).usd
     image += (
         sum(cost.input_image_tokens(w, h) for w, h in pictures[-1:])
@@ -107,7 +107,7 @@ def mainline_usd(main: catalog.MainlineSpec, usage: Mapping[str, Any]) -> float:
     cached = int(details.get("cached_tokens") or 0)
     fresh = int(usage.get("input_tokens") or 0) - cached
     output = int(usage.get("output_tokens") or 0)
-    return (fresh * main.input + cached * main.cached_input + output * main.output) / 1e6
+    return (fresh * main.text_in + cached * main.text_in_cached + output * main.text_out) / 1e6
 
 
 def _image_usage(image_gen: Mapping[str, Any]) -> dict[str, Any]:

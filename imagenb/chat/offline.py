@@ -53,7 +53,7 @@ class PreviewTurns:
             sources=(("Preview source (no search was made)", "https://example.org/preview"),)
             if call.web_search
             else (),
-            usage=_usage(estimate.mainline_usd, s.mainline_spec.input),
+            usage=_usage(estimate.mainline_usd, s.mainline_spec.text_in),
             tool_usage=None,
             usage_is_estimate=True,
             resolved=preview.resolved(req),

@@ -328,6 +328,25 @@ class FakeHandler(BaseHTTPRequestHandler):
         size = sum(len(p) for p in pieces)
         self._write([f"{size:x}\r\n".encode(), *pieces, b"\r\n"])
 
+    def _responses(self, body: bytes) -> dict[str, Any] | None:
+        """Structured judging bodies go to the fake judge; the rest (conversations with the
+        image tool) to `fake_responses`."""
+        from . import fake_judge, fake_responses
+
+        fields = parse_json_object(body)
+        if not fake_judge.is_judge_body(fields):
+            return fake_responses.handle(self, body)
+        logged = fake_judge.loggable(fields)
+        self.entry.update(
+            model=fields.get("model"), params=logged, image_sha256s=logged["image_sha256s"]
+        )
+        self.fake.check_gate()
+        draw = self.fake.draw()
+        if draw.error_status:
+            self.fake.stats.add("errors_injected")
+            raise self.fake.injected_error(draw.error_status)
+        return fake_judge.answer(self.fake.judge, fields, self.request_id)
+
     # --- files and batches -------------------------------------------------------------
 
     def _file_upload(self, body: bytes) -> dict[str, Any]:
@@ -375,11 +394,6 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def _batch_cancel(self, body: bytes, batch_id: str) -> dict[str, Any]:
         return self.fake.batches.cancel(batch_id)
-
-    def _responses(self, body: bytes) -> dict[str, Any] | None:
-        from . import fake_responses  # the Responses API lives in its own module
-
-        return fake_responses.handle(self, body)
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:

@@ -27,16 +27,17 @@ from .fake_models import RETIRED as RETIRED_IMAGE_MODELS
 if TYPE_CHECKING:
     from .fake_handler import FakeHandler
 
+_ALL_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # mainline -> reasoning efforts it accepts (empty: not a reasoning model), USD per 1M in/cached/out
 MAINLINE_RULES: dict[str, tuple[tuple[str, ...], tuple[float, float, float]]] = {
-    "gpt-6.2-sol": (("low", "medium", "high", "xhigh"), (2.00, 0.10, 10.00)),
+    "gpt-6.2-sol": (("low", "medium", "high", "xhigh", "max"), (2.00, 0.10, 10.00)),
     "gpt-6-luna": (
         ("none", "minimal", "low", "medium", "high", "xhigh", "max"),
         (0.10, 0.01, 0.50),
     ),
     "gpt-6.1-sol": (("low", "medium", "high", "xhigh"), (2.00, 0.10, 10.00)),
-    "gpt-5.6-terra": (("low", "medium", "high", "xhigh"), (2.00, 0.20, 12.00)),
-    "gpt-5.6-luna": (("low", "medium", "high", "xhigh"), (0.20, 0.02, 1.20)),
+    "gpt-5.6-terra": (_ALL_EFFORTS, (2.00, 0.20, 12.00)),
+    "gpt-5.6-luna": (_ALL_EFFORTS, (0.20, 0.02, 1.20)),
     "gpt-5.5": (("low", "medium", "high", "xhigh"), (5.00, 0.50, 30.00)),
     "gpt-5": (("minimal", "low", "medium", "high"), (1.25, 0.125, 10.00)),
     "gpt-4.1": ((), (2.00, 0.50, 8.00)),
