@@ -119,12 +119,9 @@ def _image_usage(image_gen: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record(s: ChatSettings, turn: TurnCost, *, paid: bool) -> None:
-    """Count a turn in this process's spend: the image by its model, the mainline by its own."""
-    session.ledger.add(s.model, turn.image_usd, paid=paid)
+    """Count a turn in this process's spend: the image by its model, the mainline by its own
+    (the ledger's own adder: `Ledger.add` is for collected batch results)."""
     ledger = session.ledger
     with ledger.lock:
-        if paid:
-            ledger.usd += turn.mainline_usd
-            ledger.by_model[s.mainline] += turn.mainline_usd
-        else:
-            ledger.preview_usd += turn.mainline_usd
+        ledger._add(s.model, turn.image_usd, paid=paid, images=1 if turn.image_usd else 0)
+        ledger._add(s.mainline, turn.mainline_usd, paid=paid, images=0)
