@@ -358,6 +358,7 @@ def history(limit: int | None = None) -> pd.DataFrame:
         "variant",
         "latency_s",
         "kind",
+        "input_keys",  # an edit's inputs; a conversation turn's parent image
     ]
     frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)

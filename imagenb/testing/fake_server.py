@@ -34,6 +34,7 @@ from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_json
 from .fake_judge import JudgeDesk
 from .fake_render import ImageRenderer, response_pieces
+from .fake_responses import ResponsesState
 from .fake_state import FaultDraw, Faults, MoneyDraw, Stats, TokenBucket, draw_faults, draw_money
 
 _SERVER_ERRORS = {
@@ -130,6 +131,7 @@ class FakeImagesServer:
         self.log: list[dict[str, Any]] = []
         self.renderer = ImageRenderer(buckets=colour_buckets, cache_bytes=image_cache_bytes)
         self.files = FileStore()
+        self.responses = ResponsesState()  # /v1/responses: stored responses, bills, knobs
         self.judge = JudgeDesk()  # /v1/responses judging: its knobs and its own bill
         self._rng = random.Random(seed)
         self._money_rng = random.Random(seed + 1)  # its own, so older fault draws stay put
