@@ -257,6 +257,8 @@ def test_prompt_fields_are_filled_and_an_unknown_one_is_an_error_that_sends_noth
     assert ip.run("%%imagegen -q low -o r\na {animal} with {count:02d} tails {{ok}}").success
     assert ip.ns["r"][0].prompt == "a fox with 03 tails {ok}"
     sent = images_sent(fake)
+    for name in ("mood", "x", "place", "nobody"):  # the shell is shared by other tests
+        ip.ns.pop(name, None)
     error = one_error_line(ip.run("%%imagegen -q low -o r2\na {animal}, {mood} and {x:>4}"))
     assert "{mood}" in error and "{x:>4}" in error and "{{name}}" in error
     # IPython's own {var} expansion is off for these magics: the line is ours to read
