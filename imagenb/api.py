@@ -329,6 +329,7 @@ def history(limit: int | None = None) -> pd.DataFrame:
         "created",
         "cost_usd",
         "backend",
+        "source",
         "cost_is_estimate",
         "width",
         "height",
@@ -364,16 +365,15 @@ class Spend:
 
 
 def spent() -> Spend:
-    store_totals = session.store_for(config_mod.current()).spent()
-    paid = {k: v for k, v in store_totals["by_backend"].items() if k not in ("preview", "replay")}
+    store_totals = session.store_for(config_mod.current()).spent()  # real money only
     led = session.ledger
     with led.lock:
         return Spend(
             usd=led.usd,
             images=led.images,
             by_model=dict(led.by_model),
-            all_time_usd=sum(v["usd"] for v in paid.values()),
-            all_time_images=sum(v["images"] for v in paid.values()),
+            all_time_usd=store_totals["usd"],
+            all_time_images=store_totals["images"],
             all_time_by_model=dict(store_totals.get("paid_by_model", {})),
             preview_usd=led.preview_usd,
         )

@@ -95,7 +95,7 @@ def grid(
     if check_text is not None and check_text is not False:
         result.expect_text(check_text)  # OCR missing, or no text to check: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
-    result.plan_line = _plan_line(plan, cfg)
+    result.plan_line = _plan_line(plan, cfg) + session.reuse_note(result.requests, cfg, fresh=fresh)
     view = _open_view()
     if view is None:
         print(result.plan_line)
