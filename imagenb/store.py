@@ -145,6 +145,7 @@ class _Index:
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
+        self.set_aside: set[tuple[str, str]] = set()  # (key, source) whose file was damaged
 
     def connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # never reuse one across fork
@@ -317,6 +318,7 @@ class Store:
                 if not row.path.exists():
                     self.write_object(row.path, data)
                 _insert(conn, row)
+            self._db.set_aside.discard((row.key, row.source))
         finally:
             journal.unlink(missing_ok=True)
         return row
@@ -428,6 +430,7 @@ class Store:
                     break
                 if state is False:
                     self._set_aside(row)
+                if state is False or (row.key, row.source) in self._db.set_aside:
                     result.damaged.append(key)
         for key, kinds in others.items():  # "not reused" only where it would have answered
             if key not in result.found:
@@ -441,6 +444,7 @@ class Store:
             "will be made again (`imagenb store check` lists such rows)",
             row.path.name,
         )
+        self._db.set_aside.add((row.key, row.source))
         try:
             if store_verify.intact(row.path, row.sha256, row.nbytes) is False:
                 row.path.unlink()
