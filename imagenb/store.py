@@ -341,7 +341,7 @@ class Store:
             if (stored := conn.execute(sql, (row.key, row.source)).fetchone()) is None:
                 conn.execute("INSERT " + _INSERT, _to_sql(row))
             elif stored[0] != row.sha256:  # the key was made again meanwhile: keep both
-                older = replace(row, key=_superseded_key(row.key, row.sha256))
+                older = replace(row, key=superseded_key(row.key, row.sha256))
                 conn.execute("INSERT OR IGNORE " + _INSERT, _to_sql(older))
 
     def write_object(self, path: Path, data: bytes) -> None:
@@ -594,7 +594,7 @@ def _insert(conn: sqlite3.Connection, row: StoredImage) -> None:
     sql = "SELECT sha256 FROM images WHERE key = ? AND source = ?"
     if (old := conn.execute(sql, (row.key, row.source)).fetchone()) and old[0] != row.sha256:
         moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ? AND source = ?"
-        conn.execute(moved, (_superseded_key(row.key, old[0]), row.key, row.source))
+        conn.execute(moved, (superseded_key(row.key, old[0]), row.key, row.source))
     conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
 
 
@@ -615,7 +615,7 @@ def _holds(owner: str, age_s: float) -> bool:
     return live if live is not None else age_s < CLAIM_MAX_AGE_S
 
 
-def _superseded_key(key: str, sha256: str) -> str:
+def superseded_key(key: str, sha256: str) -> str:
     return f"{key}~{sha256[:16]}"
 
 

@@ -262,7 +262,24 @@ def rows_from_files(
             lost.append(path if paths is not None else f"{path.name}: no readable record")
         else:
             rows.append(row)
-    return rows, lost
+    return _newest_keeps_the_key(rows), lost
+
+
+def _newest_keeps_the_key(rows: list[StoredImage]) -> list[StoredImage]:
+    """Files made `fresh` share a key: the newest takes it, the others the derived key
+    `<key>~<sha>` the store gives a superseded image."""
+    from dataclasses import replace
+
+    from .store import superseded_key
+
+    taken: set[tuple[str, str]] = set()
+    out = []
+    for row in sorted(rows, key=lambda r: -r.created):
+        if (row.key, row.source) in taken:
+            row = replace(row, key=superseded_key(row.key, row.sha256))
+        taken.add((row.key, row.source))
+        out.append(row)
+    return out
 
 
 def _row_from_file(store: Store, path: Path) -> StoredImage | None:

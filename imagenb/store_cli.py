@@ -77,7 +77,7 @@ def describe(facts: dict[str, Any]) -> str:
         "untrusted imports are free)",
         f"schema     {facts['schema_version']}",
     ]
-    for title, key in (("by source", "by_source"), ("by model", "by_model")):
+    for title, key in (("by source", "by_source"), ("by model (every source)", "by_model")):
         rows = facts.get(key) or {}
         if rows:
             lines.append(title)
