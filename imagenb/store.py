@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from . import owners, provenance, sources, store_schema, store_verify
+from . import owners, provenance, sources, store_index, store_schema, store_verify
 from .errors import ImagenbError
 
 if TYPE_CHECKING:
@@ -137,48 +137,6 @@ class Lookup:
         return "; ".join(parts)
 
 
-class _Index:
-    """The SQLite connection one store root shares between its views (`Store.serving`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        self.set_aside: set[tuple[str, str]] = set()  # (key, source) whose file was damaged
-
-    def connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never reuse one across fork
-            self._pid = os.getpid()
-            self._conn = _open_index(self.path)
-        return self._conn
-
-    def close(self) -> None:
-        with self.lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-
-
-def _open_index(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 30000")  # other kernels may be writing
-    for _ in range(100):  # switching to WAL needs a moment alone with the file
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                conn.close()
-                raise
-            time.sleep(0.05)
-    else:
-        conn.close()
-        raise ImagenbError(f"could not open {path}: another process keeps it locked")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
 class Store:
     """One store root. Thread-safe (one connection behind a lock); processes share it via
     SQLite's WAL locking. Use as a context manager, or call `close()`.
@@ -196,7 +154,7 @@ class Store:
         store_check.require_usable_root(self.root)
         for folder in (self.objects, self.tmp, self.thumbs):
             folder.mkdir(parents=True, exist_ok=True)
-        self._db = _Index(self.root / "index.sqlite")
+        self._db = store_index.Index(self.root / "index.sqlite")
         try:
             with self._lock:
                 store_schema.migrate(self._connection())
@@ -206,12 +164,20 @@ class Store:
         except BaseException:
             self.close()
             raise
+        self._sweep_tmp()
+
+    def _sweep_tmp(self) -> None:
+        """Commit the journalled rows of dead writers and drop their leftovers (a read-only
+        store keeps them: `check` says so)."""
         cutoff = time.time() - TMP_MAX_AGE_S
-        for path in self.tmp.iterdir():
-            if older(path, cutoff) or owners.file_writer_gone(path.name):
-                if path.suffix == _JOURNAL:
-                    self._recover(path)
-                path.unlink(missing_ok=True)
+        try:
+            for path in self.tmp.iterdir():
+                if older(path, cutoff) or owners.file_writer_gone(path.name):
+                    if path.suffix == _JOURNAL:
+                        self._recover(path)
+                    path.unlink(missing_ok=True)
+        except (OSError, sqlite3.OperationalError) as exc:
+            log.warning("imagenb: could not tidy %s (%s)", self.tmp, exc)
 
     # --- connection -----------------------------------------------------------------------
 
