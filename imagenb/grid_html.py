@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .grids import Item
     from .results import GeneratedImage
     from .store import Store
-    from .textcheck import TextCheck
+    from .textmatch import TextCheck
 
 THUMB_PX = 384  # stored thumbnail; cells show it at CELL_PX and enlarge to it on click
 CELL_PX = 192
