@@ -43,6 +43,7 @@ def test_quickstart_without_then_with_a_key_sends_every_request(
     foxes, grid = quickstart_calls()  # no key: preview
     assert {img.backend for img in foxes} == {"preview"}
     assert (grid.frame["status"] == "ok").all()
+    assert "PREVIEW" in grid._repr_mimebundle_()["text/html"]  # what the check below looks for
     with FakeImagesServer() as server:
         config.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url)
         foxes, grid = quickstart_calls()  # same store (IMAGENB_STORE), now "a key"
@@ -50,10 +51,11 @@ def test_quickstart_without_then_with_a_key_sends_every_request(
     assert not any(img.cached for img in foxes) and {img.backend for img in foxes} == {"openai"}
     assert set(grid.frame["status"]) == {"ok"}
     rows = ig.history()
-    assert set(rows["source"]) == {"preview", "test"}
-    for path in grid.frame["path"]:
-        assert session.store_for(config.current()).policy.writes == "test"
-        assert "preview" not in str(path)
+    assert set(rows["source"]) == {"preview", "test"}  # both kept, side by side
+    source_of = {str(p): s for p, s in zip(rows["path"], rows["source"], strict=True)}
+    shown = [str(img.path) for img in foxes] + [str(p) for p in grid.frame["path"]]
+    assert [source_of[p] for p in shown] == ["test"] * 8  # no PREVIEW image among them
+    assert "PREVIEW" not in grid._repr_mimebundle_()["text/html"]
     assert "6 preview images in the store were not reused" in grid.plan_line
     capsys.readouterr()
 
