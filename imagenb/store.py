@@ -32,14 +32,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from . import owners, provenance, sources, store_index, store_schema, store_verify
+from . import owners, provenance, sources, store_index, store_lookup, store_schema, store_verify
 from .errors import ImagenbError
 
 if TYPE_CHECKING:
@@ -109,32 +108,6 @@ class StoredImage:
 _COLUMNS = tuple(f.name for f in fields(StoredImage) if f.name != "path")
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
 _INSERT = f"INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-
-
-@dataclass
-class Lookup:
-    """What the store holds for some keys, for one serving policy: the rows it may serve
-    (`found`, files verified), how many rows of other sources it passed over, and the keys
-    whose file was damaged or gone (treated as missing: made again)."""
-
-    found: dict[str, StoredImage] = field(default_factory=dict)
-    passed_over: Counter[str] = field(default_factory=Counter)
-    damaged: list[str] = field(default_factory=list)
-
-    def note(self) -> str:
-        """`6 preview images in the store were not reused; 1 damaged file is made again`."""
-        parts = [
-            f"{n} {sources.describe(s)} image{'s' * (n != 1)} in the store "
-            f"{'were' if n != 1 else 'was'} not reused"
-            for s, n in sorted(self.passed_over.items())
-        ]
-        if self.damaged:
-            n = len(self.damaged)
-            parts.append(
-                f"{n} stored file{'s' * (n != 1)} no longer matched {'their' if n != 1 else 'its'}"
-                " hash and will be made again"
-            )
-        return "; ".join(parts)
 
 
 class Store:
@@ -372,11 +345,10 @@ class Store:
         and other sources' ones are simply absent), in few queries."""
         return self.lookup(keys).found
 
-    def lookup(self, keys: Iterable[str]) -> Lookup:
+    def lookup(self, keys: Iterable[str]) -> store_lookup.Lookup:
         """`get_many` with what it left out: other sources' rows and damaged files. A file
         that no longer matches its row is removed (its row stays: it was paid for), so the
         request is made again and `check` reports the row as missing."""
-        result = Lookup()
         candidates: dict[str, list[StoredImage]] = {}
         others: dict[str, set[str]] = {}
         for chunk in _chunks(list(dict.fromkeys(keys))):
@@ -387,35 +359,7 @@ class Store:
                     candidates.setdefault(row.key, []).append(row)
                 else:
                     others.setdefault(row.key, set()).add(row.source)
-        for key, rows in candidates.items():
-            rows.sort(key=lambda r: (sources.rank(r.source), -r.created))
-            for row in rows:
-                state = store_verify.intact(row.path, row.sha256, row.nbytes)
-                if state:
-                    result.found[key] = row
-                    break
-                if state is False:
-                    self._set_aside(row)
-                if state is False or (row.key, row.source) in self._db.set_aside:
-                    result.damaged.append(key)
-        for key, kinds in others.items():  # "not reused" only where it would have answered
-            if key not in result.found:
-                result.passed_over.update(kinds)
-        return result
-
-    def _set_aside(self, row: StoredImage) -> None:
-        """Remove a file whose bytes are not the row's (the row, and its cost, stay)."""
-        log.warning(
-            "imagenb: the stored file %s no longer matches its hash; it is not served and "
-            "will be made again (`imagenb store check` lists such rows)",
-            row.path.name,
-        )
-        self._db.set_aside.add((row.key, row.source))
-        try:
-            if store_verify.intact(row.path, row.sha256, row.nbytes) is False:
-                row.path.unlink()
-        except OSError:
-            pass
+        return store_lookup.choose(candidates, others, self._db.set_aside)
 
     def contains(self, key: str) -> bool:
         return self.get(key) is not None
