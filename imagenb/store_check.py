@@ -226,7 +226,9 @@ def _repair(store: Store, report: CheckReport, bad_files: set[Path]) -> None:
     report.lost += [f"{key[:16]}: its file held other bytes" for key in report.corrupt]
     report.lost += [f"{key[:16]}: its file was gone" for key in report.missing]
     adopted, unreadable = rows_from_files(store, report.orphans)
-    store.add_rows([row for row in adopted if not store.get_many([row.key])])
+    taken = {(r.key, r.source) for r in store.history()}
+    adopted = [row for row in adopted if (row.key, row.source) not in taken]
+    store.add_rows(adopted)
     report.rebuilt += len(adopted)
     for path in unreadable:
         path.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -150,3 +151,21 @@ def test_info_reads_as_text_and_json(
     code, raw = cli(capsys, "info", "--json")
     facts = json.loads(raw)
     assert facts["images"] == 2 and facts["by_source"]["test"]["images"] == 2
+
+
+def test_a_file_whose_row_was_lost_gets_it_back(
+    fake: FakeImagesServer, isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept, dropped = made(2)
+    with sqlite3.connect(isolated / "index.sqlite") as conn:
+        conn.execute("DELETE FROM images WHERE key = ?", (dropped.key,))
+    old = time.time() - 600  # past the grace a write in progress gets
+    os.utime(dropped.path, (old, old))
+    code, text = cli(capsys, "check")
+    assert code == 1 and "1 file(s) without a row" in text
+    code, text = cli(capsys, "repair")
+    assert code == 0 and "lost" not in text
+    rows = {r.key: r for r in ig.current_store().history()}
+    assert set(rows) == {kept.key, dropped.key}
+    assert rows[dropped.key].prompt == dropped.prompt and rows[dropped.key].source == "test"
+    assert rows[dropped.key].cost_usd == pytest.approx(dropped.cost_usd)
