@@ -57,7 +57,10 @@ def openai_source(base_url: str | None) -> str:
         return TEST
     if host in OPENAI_HOSTS:
         return OPENAI
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: keep what was written
+        port = f":{parts.netloc.rpartition(':')[2]}"
     return f"{OPENAI}@{host}{port}{parts.path.rstrip('/')}"
 
 
@@ -93,8 +96,9 @@ def rank(source: str) -> int:
 
 
 def from_backend(backend: str) -> str:
-    """The source of a row written before sources were recorded (schema migration, old
-    exports): its backend name; OpenAI rows are told apart from test rows by their file."""
+    """The source of a row written before sources were recorded (old exports, a bare
+    store): its backend name. The migration and repair also look inside OpenAI rows' files
+    for the fake server's mark (`FAKE_IMAGE_MARK`)."""
     return backend if backend != "auto" else PREVIEW
 
 
