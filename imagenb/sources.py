@@ -73,11 +73,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def of_service(backend: str, base_url: str | None) -> str:
+    """The source of what `backend` at `base_url` makes (a batch job's record)."""
+    return openai_source(base_url) if backend == OPENAI else backend
+
+
 def policy_for(config: Config, backend: str) -> Policy:
     """The serving policy of `backend` (already resolved from `auto`) under `config`."""
     if backend == REPLAY:
         return Policy(REPLAY, None)
-    source = openai_source(config.base_url) if backend == OPENAI else backend
+    source = of_service(backend, config.base_url)
     return Policy(source, frozenset({source}))
 
 
