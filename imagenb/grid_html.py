@@ -208,6 +208,8 @@ def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: boo
             f"<div>{esc(clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
     badge = _check_badge(item.check) if item.image is not None else ""
+    if item.image is not None and hasattr(grid, "score_badge"):  # grid(..., judge=RUBRIC)
+        badge += grid.score_badge(item.image)
     return f'<figure class="imagenb-item" style="width:{width}px">{body}{badge}{caption}</figure>'
 
 

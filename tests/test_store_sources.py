@@ -114,12 +114,13 @@ def test_test_servers_keep_to_their_own_store(
 
 
 def _old_store(root: Path) -> None:
-    """A store at schema 3 (before sources) holding one real and one test-server image."""
+    """A store at the schema before sources holding one real and one test-server image."""
     root.mkdir(parents=True)
     conn = sqlite3.connect(root / "index.sqlite", isolation_level=None)
-    for step in store_schema.MIGRATIONS[:3]:
+    before = store_schema.MIGRATIONS.index(store_schema._add_sources)
+    for step in store_schema.MIGRATIONS[:before]:
         step(conn)
-    conn.execute("PRAGMA user_version = 3")
+    conn.execute(f"PRAGMA user_version = {before}")
     for key, data in (("real", png(seed=1)), ("fake", png(seed=2) + sources.FAKE_IMAGE_MARK)):
         from imagenb.store_verify import file_sha256
 

@@ -27,7 +27,8 @@ from PIL import Image, ImageDraw, ImageOps
 from .. import cost, fonts, sizes, textmatch
 from ..config import Config
 from ..request import ImageRequest
-from .base import Partial, PartialCallback, Response
+from . import preview_judge
+from .base import JudgeAnswer, JudgeRequest, Partial, PartialCallback, Response
 
 AUTO_SIZE = (1024, 1024)
 AUTO_QUALITY = "high"  # what the estimate assumes for `auto`, so preview bills match it
@@ -67,6 +68,9 @@ class PreviewBackend:
             usage_is_estimate=True,
             resolved=resolved(request),
         )
+
+    async def judge(self, request: JudgeRequest) -> JudgeAnswer:
+        return preview_judge.answer(request)
 
     async def aclose(self) -> None:
         return None
