@@ -43,11 +43,14 @@ _EXPORTS = {
     "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
+    "chat": "imagenb.chat.conversation",
+    "Chat": "imagenb.chat.conversation",
 }
 
 if TYPE_CHECKING:
     from . import catalog, errors
     from .api import Spend, current_store, edit, estimate, generate, history, spent, start
+    from .chat.conversation import Chat, chat
     from .config import Config, configure
     from .cost import Estimate
     from .frames import prompt_matrix
@@ -85,6 +88,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Chat",
     "Comparison",
     "Config",
     "Estimate",
@@ -96,6 +100,7 @@ __all__ = [
     "TextCheck",
     "agreement",
     "catalog",
+    "chat",
     "check_text",
     "compare",
     "configure",

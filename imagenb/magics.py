@@ -249,6 +249,14 @@ class ImagenbMagics(Magics):
 def register(ipython: Any) -> None:
     """Register the magics on `ipython` (what `%load_ext imagenb` does)."""
     ipython.register_magics(ImagenbMagics(shell=ipython))
+    ipython.register_magic_function(_imagechat, "cell", "imagechat")
+
+
+def _imagechat(line: str, cell: str) -> Any:
+    """`%%imagechat`: conversations live in `imagenb.chat` (imported on first use)."""
+    from .chat.magic import imagechat
+
+    return imagechat(line, cell)
 
 
 # --- helpers ----------------------------------------------------------------------------------
