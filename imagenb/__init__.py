@@ -30,6 +30,8 @@ _EXPORTS = {
     "storyboard": "imagenb.storyboards",
     "Storyboard": "imagenb.storyboards",
     "panel": "imagenb.panels",
+    "mask": "imagenb.masks",
+    "masks": "imagenb.masks",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -48,7 +50,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from . import catalog, errors
+    from . import catalog, errors, masks
     from .api import Spend, current_store, edit, estimate, generate, history, spent, start
     from .chat.conversation import Chat, chat
     from .config import Config, configure
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from .judging.people import agreement, rate, ratings
     from .judging.ranking import rank
     from .judging.verdicts import judge
+    from .masks import mask
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -112,6 +115,8 @@ __all__ = [
     "grid",
     "history",
     "judge",
+    "mask",
+    "masks",
     "panel",
     "prompt_matrix",
     "rank",

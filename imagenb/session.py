@@ -21,7 +21,7 @@ from .cost import Estimate
 from .engine.limiter import AdaptiveLimiter
 from .engine.retry import RetryPolicy
 from .engine.runner import Engine
-from .ledger import Ledger
+from .ledger import Ledger, Reservation
 from .request import ImageRequest
 from .store import Store, default_root
 
@@ -111,6 +111,17 @@ def reuse_note(requests: Sequence[ImageRequest], config: Config, *, fresh: bool 
         return ""
     note = store_for(config).lookup(k for r in requests for k in r.variant_keys()).note()
     return f" · {note}" if note else ""
+
+
+def reserve(holds: list[float], config: Config) -> Reservation:
+    """Reserve a call's estimate before anything is sent, one hold per request set aside at
+    once (for calls that send all their requests together: judging, conversation turns);
+    raises `BudgetExceeded` when what the budget has left cannot cover it."""
+    paid = backend_name(config) not in ("preview", "replay")
+    reservation = ledger.reserve(sum(holds), budget_cap(config), paid=paid)
+    for usd in holds:
+        reservation.take(usd)  # always covered: the pool was reserved just now
+    return reservation
 
 
 def plan_tail(plan: Estimate, config: Config) -> str:

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("imagenb.store")
 ANY_SOURCE = sources.Policy(sources.REPLAY, None)  # a bare store: every row, writes need one
+# Rows imagenb made itself from other rows (a masked edit's composite, imagenb.masks.keep):
+# they cost nothing and are not images a model made, so spending totals leave them out.
+DERIVED_KINDS = ("composite",)
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 CLAIM_MAX_AGE_S = 6 * 3600.0  # a claim from another host (shared folder) lapses after this
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
@@ -411,8 +414,10 @@ class Store:
     def spent(self, since: float | None = None) -> dict[str, Any]:
         """Money recorded since `since` (unix time; None = all time). `usd`, `images` and
         `by_model` count real money only (`sources.is_money`: no previews, test servers or
-        untrusted imports); `by_backend` and `by_source` list everything."""
-        where, args = ("WHERE created >= ?", [since]) if since is not None else ("", [])
+        untrusted imports; nor rows imagenb derived itself, `DERIVED_KINDS`); `by_backend`
+        and `by_source` list everything else."""
+        where = f"WHERE kind NOT IN ({', '.join(repr(k) for k in DERIVED_KINDS)})"
+        where, args = (f"{where} AND created >= ?", [since]) if since is not None else (where, [])
         by_source = self._totals("source", where, args)
         paid = [s for s in by_source if sources.is_money(s)]
         marks = ", ".join("?" * len(paid)) or "NULL"

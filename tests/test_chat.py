@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from conftest import TEST_KEY
 
 import imagenb as ig
 from imagenb import session
@@ -162,6 +163,37 @@ def test_budget_is_checked_before_sending(fake: FakeImagesServer) -> None:
     with pytest.raises(BudgetExceeded):
         ig.chat(**OPTIONS).say("a fox")
     assert sent(fake) == []
+
+
+def test_a_turn_reserves_against_runs_under_way_and_releases_the_rest(
+    fake: FakeImagesServer,
+) -> None:
+    """A turn is a run like any other: money another run holds is not there for it, and what
+    it reserved beyond its cost is given back when it ends."""
+    ig.configure(budget_usd=0.5)
+    other = session.ledger.reserve(0.5 - 0.001, 0.5)
+    with pytest.raises(BudgetExceeded):
+        ig.chat(**OPTIONS).say("a fox")
+    assert sent(fake) == []
+    other.close()
+    ig.chat(**OPTIONS).say("a fox")
+    assert session.ledger.reserved_usd == pytest.approx(0.0, abs=1e-12)
+    assert session.ledger.usd == pytest.approx(fake.responses.billed_usd(), rel=0.01)
+
+
+def test_an_answer_lost_after_the_work_counts_as_uncertain_spend() -> None:
+    """The service answered, billed, and the connection broke mid-body: nothing is stored, and
+    what may have been billed is counted (billed == usd + uncertain_usd, within the estimate)."""
+    with FakeImagesServer(faults=Faults(lost_rate=1.0)) as server:
+        ig.configure(backend="openai", api_key=TEST_KEY, base_url=server.base_url,
+                     ambiguous_retries=0)  # fmt: skip
+        with pytest.raises(ig.errors.AnswerLost):
+            ig.chat(**OPTIONS).say("a fox")
+        billed = server.responses.billed_usd()
+        spend = ig.spent()
+        assert billed > 0 and spend.usd == 0
+        assert billed <= spend.uncertain_usd  # counted at its estimate, which errs high
+        assert session.ledger.reserved_usd == pytest.approx(0.0, abs=1e-12)
 
 
 def test_bad_input_sends_nothing(fake: FakeImagesServer) -> None:

@@ -18,7 +18,7 @@ from .. import inputs, session
 from .. import store_turns as turn_store
 from ..backends.turns import TurnCall, TurnReply
 from ..engine import loop
-from ..errors import BackendError, InvalidRequest
+from ..errors import BackendError, ImagenbError, InvalidRequest
 from . import money, running
 from .settings import ChatSettings, check_text, settings, turn_key
 from .turn import Turn
@@ -139,20 +139,35 @@ class Chat:
                 )
             else:
                 pending.append((variant, self._prepare(parent, message, pics, s, key, stream, cfg)))
+        failures: list[ImagenbError] = []
         if pending:
-            money.check_budget(_sum(p.estimate for _, p in pending), cfg)
-            started = time.monotonic()
-            sink = running.PartialPreviewSink(cfg.thumbnail_px) if stream else None
-            runs = running.run_all(cfg, [p for _, p in pending], sink.offer if sink else None)
-            results = loop.wait(loop.submit(runs), tick=sink.show if sink else None)
-            if sink:
-                sink.clear()
-            latency = time.monotonic() - started
-            for (variant, p), (reply, notice) in zip(pending, results, strict=True):
-                if notice:
-                    print(notice)
-                turns[variant] = self._finish(p, reply, notice, latency, origin, cfg)
+            reservation = session.reserve([p.estimate.usd for _, p in pending], cfg)
+            try:
+                started = time.monotonic()
+                sink = running.PartialPreviewSink(cfg.thumbnail_px) if stream else None
+                runs = running.run_all(cfg, [p for _, p in pending], sink.offer if sink else None)
+                results = loop.wait(loop.submit(runs), tick=sink.show if sink else None)
+                if sink:
+                    sink.clear()
+                latency = time.monotonic() - started
+                for (variant, p), result in zip(pending, results, strict=True):
+                    if isinstance(result, ImagenbError):
+                        money.failed(reservation, p.estimate.usd, result)
+                        failures.append(result)
+                        continue
+                    reply, notice = result
+                    if notice:
+                        print(notice)
+                    paid_cost = self._paid_cost(p, reply, cfg)
+                    turns[variant] = self._finish(p, reply, paid_cost, notice, latency, origin, cfg)
+                    money.paid(reservation, p.estimate.usd, paid_cost, p.settings)
+            finally:
+                reservation.close()
         made = [t for t in turns if t is not None]
+        if not made:
+            raise failures[0]
+        for failure in failures:
+            print(f"imagenb: one variation failed: {failure}")
         for turn in made:
             turn.variations = made
             self.turns.append(turn)
@@ -196,10 +211,22 @@ class Chat:
         )
         return running.Pending(parent, text, s, key, call, estimate, parent_image)
 
+    @staticmethod
+    def _paid_cost(p: running.Pending, reply: TurnReply, cfg: config_mod.Config) -> money.TurnCost:
+        """What the turn cost: both usages at their prices (previews: the estimate, never
+        paid; an image without its tool usage: that part at its estimate, flagged)."""
+        if session.backend_name(cfg) in ("preview", "replay"):
+            return p.estimate
+        paid_cost = money.actual(p.settings, reply.usage, reply.tool_usage)
+        if reply.image is not None and not (reply.tool_usage or {}).get("image_gen"):
+            return money.TurnCost(paid_cost.mainline_usd, p.estimate.image_usd, True)
+        return paid_cost
+
     def _finish(
         self,
         p: running.Pending,
         reply: TurnReply,
+        paid_cost: money.TurnCost,
         notice: str | None,
         latency: float,
         origin: str,
@@ -207,11 +234,6 @@ class Chat:
     ) -> Turn:
         name = session.backend_name(cfg)
         paid = name not in ("preview", "replay")
-        paid_cost = money.actual(p.settings, reply.usage, reply.tool_usage)
-        if not paid:
-            paid_cost = p.estimate
-        elif reply.image is not None and not (reply.tool_usage or {}).get("image_gen"):
-            paid_cost = money.TurnCost(paid_cost.mainline_usd, p.estimate.image_usd, True)
         status = "ok" if reply.image is not None else "blocked" if reply.blocked else "no image"
         chat_key = p.parent.chat_key if p.parent else p.key
         parent_image_key = p.parent.image.key if p.parent and p.parent.image else None
@@ -259,7 +281,6 @@ class Chat:
         }
         store = session.store_for(cfg)
         turn_store.save(store, record, reply.image, meta)
-        money.record(p.settings, paid_cost, paid=paid)
         return Turn.from_record(
             self, record, p.parent, store, cached=False, thumbnail_px=cfg.thumbnail_px
         )
@@ -336,11 +357,6 @@ def _variations(value: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VARIATIONS:
         raise InvalidRequest(f"variations={value!r}; ask for 1 to {MAX_VARIATIONS} candidates")
     return value
-
-
-def _sum(costs: Any) -> money.TurnCost:
-    items = list(costs)
-    return money.TurnCost(sum(c.mainline_usd for c in items), sum(c.image_usd for c in items), True)
 
 
 def _context(parent: Turn | None) -> int:

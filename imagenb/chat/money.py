@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import catalog, cost, session
-from ..config import Config
+from .. import catalog, cost
+from ..errors import AnswerLost, ImagenbError
+from ..ledger import Reservation
 from .settings import ChatSettings
 
 TOOL_TOKENS = 200  # a tool definition in the mainline's context (errs high)
@@ -81,13 +82,6 @@ def estimate(
     return TurnCost(mainline + WEB_SEARCH_USD * s.web_search, image, True)
 
 
-def check_budget(turn: TurnCost, cfg: Config) -> None:
-    """The one place a turn meets the budget (switch here when reservations land)."""
-    from ..api import check_budget as images_check
-
-    images_check(cost.Estimate(turn.usd, 1, 1, 0), cfg)
-
-
 def actual(
     s: ChatSettings, usage: Mapping[str, Any] | None, tool_usage: Mapping[str, Any] | None
 ) -> TurnCost:
@@ -118,10 +112,17 @@ def _image_usage(image_gen: Mapping[str, Any]) -> dict[str, Any]:
     return {**image_gen, "input_tokens_details": details}
 
 
-def record(s: ChatSettings, turn: TurnCost, *, paid: bool) -> None:
-    """Count a turn in this process's spend: the image by its model, the mainline by its own
-    (the ledger's own adder: `Ledger.add` is for collected batch results)."""
-    ledger = session.ledger
-    with ledger.lock:
-        ledger._add(s.model, turn.image_usd, paid=paid, images=1 if turn.image_usd else 0)
-        ledger._add(s.mainline, turn.mainline_usd, paid=paid, images=0)
+def paid(reservation: Reservation, held: float, turn: TurnCost, s: ChatSettings) -> None:
+    """A turn's answer arrived: its hold becomes what it cost, the image by its model and the
+    mainline by its own (a preview's cost is counted as would-be spend, never paid)."""
+    reservation.spend(held, turn.image_usd, s.model, images=1 if turn.image_usd else 0)
+    reservation.spend(0.0, turn.mainline_usd, s.mainline, images=0)
+
+
+def failed(reservation: Reservation, held: float, error: ImagenbError) -> None:
+    """A turn got no answer: one lost after it was sent may have been billed (uncertain
+    spend); one refused before any work gives its hold back."""
+    if isinstance(error, AnswerLost):
+        reservation.uncertain(held)
+    else:
+        reservation.give_back(held)

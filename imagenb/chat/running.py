@@ -14,7 +14,7 @@ from .. import session
 from ..backends.base import Partial
 from ..backends.turns import ContextLost, ConversationBackend, PartialSink, TurnCall, TurnReply
 from ..engine.retry import RetryPolicy
-from ..errors import BackendError, InvalidRequest
+from ..errors import BackendError, ImagenbError, InvalidRequest
 from . import money
 from .offline import PreviewTurns, ReplayTurns
 from .settings import ChatSettings
@@ -60,10 +60,19 @@ class PartialPreviewSink:
 
 async def run_all(
     cfg: config_mod.Config, pending: Sequence[Pending], on_partial: PartialSink | None
-) -> list[tuple[TurnReply, str | None]]:
-    """Every pending turn at once (variations), each with its retries and fallback."""
+) -> list[tuple[TurnReply, str | None] | ImagenbError]:
+    """Every pending turn at once (variations), each with its retries and fallback; a turn
+    that fails is its own error, so the answers of the others are kept (and paid for once)."""
     backend = _backend(cfg)
-    return list(await asyncio.gather(*(_run(backend, cfg, p, on_partial) for p in pending)))
+    results = await asyncio.gather(
+        *(_run(backend, cfg, p, on_partial) for p in pending), return_exceptions=True
+    )
+    out: list[tuple[TurnReply, str | None] | ImagenbError] = []
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, ImagenbError):
+            raise result  # a bug or an interrupt, not a turn's outcome
+        out.append(result)
+    return out
 
 
 def _backend(cfg: config_mod.Config) -> ConversationBackend:

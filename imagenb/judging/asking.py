@@ -133,15 +133,13 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     holds = [pricing.estimate_usd(judge_model(q.request.model), q.request) for q in todo]
     if todo:
         print(_plan_line(todo, len(questions) - len(todo), sum(holds), cfg))
-    reservation = money.reserve(holds, cfg)
+    reservation = session.reserve(holds, cfg)
     done: dict[str, Outcome] = {}
 
     def arrived(index: int, answer: JudgeAnswer | ImagenbError) -> None:
         # settled (paid, stored) as each answer comes: an interrupt loses none that arrived
-        if isinstance(answer, AnswerLost):
-            money.lost(reservation, holds[index])
-        elif isinstance(answer, ImagenbError):
-            money.unsent(reservation, holds[index])
+        if isinstance(answer, ImagenbError):
+            money.failed(reservation, holds[index], lost=isinstance(answer, AnswerLost))
         done[todo[index].key] = _settle(todo[index], answer, cfg, backend, reservation,
                                         holds[index])  # fmt: skip
 

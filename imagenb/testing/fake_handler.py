@@ -268,7 +268,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.stats.add("slowed")
             self.entry["fault"] = "slow"
         delay = fake.latency * draw.latency_factor + draw.slow_seconds
-        money = fake.draw_money(job)
+        money = fake.draw_money(job.prompt)
         if job.stream:
             self._stream(job, delay, draw.stream_error, money)
         elif not fake.sleep(delay):

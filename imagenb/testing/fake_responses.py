@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -399,6 +400,10 @@ def handle(handler: FakeHandler, body: bytes) -> dict[str, Any] | None:
     state.bill(answer.bill)
     if turn.store:
         state.keep(answer.stored)
+    lost = fake.draw_money(turn.text).lost
+    if lost and not turn.stream:  # done and billed, then the answer never arrives whole
+        handler._lose([json.dumps(answer.response).encode()], lost)
+        return None
     if turn.stream:
         output.stream(handler, answer)
         return None

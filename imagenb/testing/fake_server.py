@@ -307,9 +307,10 @@ class FakeImagesServer:
     def injected_error(self, status: int) -> ApiError:
         return ApiError(status, _SERVER_ERRORS[status], type="server_error", fault="error")
 
-    def draw_money(self, job: ImageJob) -> MoneyDraw:
+    def draw_money(self, prompt: str) -> MoneyDraw:
+        """What happens to the answer for `prompt` once its work is done and billed."""
         with self._lock:
-            return draw_money(self._money_rng, self._faults, job.prompt)
+            return draw_money(self._money_rng, self._faults, prompt)
 
     def complete(self, job: ImageJob, request_id: str) -> None:
         """The work of `job` is done: count it and bill it (delivered or not)."""
