@@ -103,7 +103,7 @@ def grid(
 
         result.judge = GridJudge(judge)  # a bad rubric: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
-    result.plan_line = _plan_line(plan, cfg)
+    result.plan_line = _plan_line(plan, cfg) + session.reuse_note(result.requests, cfg, fresh=fresh)
     view = _open_view()
     if view is None:
         print(result.plan_line)
