@@ -2,6 +2,10 @@
 again (everything in the store: no request may be sent), and the notebook output each grid
 image costs (the static HTML a saved notebook keeps, per image).
 
+Every served file is verified against its recorded size and SHA-256 (`store_verify`). The
+re-run is measured twice: warm (files this process already hashed are checked by `stat`)
+and cold (every file hashed again, as in a fresh kernel).
+
     python -m benchmarks.grid_cache [--n 64]
 """
 
@@ -18,6 +22,7 @@ PARAMS: dict[str, Any] = {"size": "2k", "quality": "low", "output_format": "png"
 
 def measure(n: int = 64) -> tuple[str, dict[str, Any]]:
     import imagenb as ig
+    from imagenb import store_verify
 
     prompts = [f"grid benchmark {i}" for i in range(n)]
     with remote_server(latency=0.05, warm=[["2560x1440", "png"]]) as server:
@@ -30,14 +35,21 @@ def measure(n: int = 64) -> tuple[str, dict[str, Any]]:
             again = ig.grid(prompts, **PARAMS)
             again_html = again._repr_mimebundle_()["text/html"]
             again_wall = time.perf_counter() - t0
+            store_verify.forget()  # as a fresh kernel: every file hashed before it is served
+            t0 = time.perf_counter()
+            cold = ig.grid(prompts, **PARAMS)
+            cold._repr_mimebundle_()
+            cold_wall = time.perf_counter() - t0
         stats = server.stats()
     out = {
         "first_wall": first_wall,
         "again_wall": again_wall,
+        "cold_wall": cold_wall,
         "requests": stats["image_requests"],
         "html_per_image": len(html) / n,
         "again_html_per_image": len(again_html) / n,
         "cached": int((again.frame["status"] == "cached").sum()),
+        "cold_cached": int((cold.frame["status"] == "cached").sum()),
     }
     rows = [
         ["first run", f"{first_wall:.2f} s", n, f"{len(html) / n / 1000:.1f} KB"],
@@ -46,6 +58,12 @@ def measure(n: int = 64) -> tuple[str, dict[str, Any]]:
             f"{again_wall:.3f} s",
             stats["image_requests"] - n,
             f"{len(again_html) / n / 1000:.1f} KB",
+        ],
+        [
+            "re-run, every file hashed again (cold)",
+            f"{cold_wall:.3f} s",
+            stats["image_requests"] - n,
+            "",
         ],
     ]
     title = f"grid of {n} images at 2560x1440 PNG ({machine()})"

@@ -383,6 +383,7 @@ def history(limit: int | None = None) -> pd.DataFrame:
         "created",
         "cost_usd",
         "backend",
+        "source",
         "cost_is_estimate",
         "width",
         "height",

@@ -8,15 +8,13 @@ unreadable inputs) is checked before anything is sent.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, cli_checks, options, plan_notes
+from . import __version__, cli_checks, options, plan_notes, store_cli
 from .errors import ImagenbError, InvalidRequest
 
 EXAMPLES = """examples:
@@ -95,15 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         action = batch_sub.add_parser(name, help=text)
         action.add_argument("id", help="a job id (bj_...), a unique prefix of one, or a batch id")
 
-    store = sub.add_parser("store", help="inspect, check, export or import the image store")
-    store_sub = store.add_subparsers(dest="action", required=True)
-    store_sub.add_parser("info", help="where the store is, what it holds and cost")
-    check = store_sub.add_parser("check", help="verify every file against the index")
-    check.add_argument("--repair", action="store_true", help="drop broken rows and leftovers")
-    export = store_sub.add_parser("export", help="write the store to a file")
-    export.add_argument("file")
-    imp = store_sub.add_parser("import", help="merge an exported file into the store")
-    imp.add_argument("file")
+    store_cli.add_parser(sub)
 
     fake = sub.add_parser("fake-server", help="run the loopback fake OpenAI Images API")
     fake.add_argument("--port", type=int, default=0)
@@ -128,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "batch":
             return _batch(args)
         if args.command == "store":
-            return _store(args)
+            return store_cli.run(args)
         return _fake_server(args)
     except (ImagenbError, OSError, zipfile.BadZipFile, UnicodeError) as exc:
         _fail(exc)
@@ -296,24 +286,6 @@ def _batch(args: argparse.Namespace) -> int:
         reasons = list(dict.fromkeys(str(e) for e in run.errors if e is not None))
         print(f"imagenb: {run.failed} failed: {'; '.join(reasons[:3])}", file=sys.stderr)
     return 1 if run.failed else 0
-
-
-def _store(args: argparse.Namespace) -> int:
-    from . import config, session
-
-    store = session.store_for(config.current())
-    if args.action == "info":
-        print(json.dumps(store.info(), indent=2, default=str))
-    elif args.action == "check":
-        report = store.check(repair=args.repair)
-        print(report)
-        return 0 if report.ok or args.repair else 1
-    elif args.action == "export":
-        store.export(Path(args.file))
-        print(f"exported to {args.file}")
-    else:
-        print(f"imported {store.import_(Path(args.file))} image(s)")
-    return 0
 
 
 def _fake_server(args: argparse.Namespace) -> int:

@@ -104,7 +104,8 @@ def grid(
         result.judge = GridJudge(judge)  # a bad rubric: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
     partials = api.DEFAULT_PARTIAL_IMAGES if stream else 0
-    result.plan_line = _plan_line(plan, cfg) + plan_notes.suffix(result.requests, partials=partials)
+    result.plan_line = _plan_line(plan, cfg) + session.reuse_note(result.requests, cfg, fresh=fresh)
+    result.plan_line += plan_notes.suffix(result.requests, partials=partials)
     view = _open_view()
     if view is None:
         print(result.plan_line)

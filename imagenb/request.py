@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,19 +117,34 @@ class ImageRequest:
 
     def key(self, variant: int = 0) -> str:
         """Store key of variant `variant`: a hash of the canonical form and the key version."""
-        blob = json.dumps(
-            {"v": KEY_VERSION, "request": self.canonical(), "variant": variant},
-            sort_keys=True,
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return key_of(self.canonical(), variant)
 
     def variant_keys(self) -> list[str]:
         return [self.key(i) for i in range(self.n)]
 
     def with_n(self, n: int) -> ImageRequest:
         return replace(self, n=n)
+
+
+def key_of(canonical: dict[str, Any], variant: int) -> str:
+    """The store key of a canonical form (`ImageRequest.canonical`) and variant index."""
+    blob = json.dumps(
+        {"v": KEY_VERSION, "request": canonical, "variant": variant},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def canonical_of_row(
+    kind: str, prompt: str, params: dict[str, Any], input_keys: Sequence[str]
+) -> dict[str, Any]:
+    """The canonical form a stored row's request had, from what the row records (its params
+    as sent, which add `n` and the server's `resolved_*` choices). A masked edit's mask is
+    not recorded, so its key cannot be re-derived this way."""
+    form = {k: v for k, v in params.items() if k != "n" and not k.startswith("resolved_")}
+    return {**form, "kind": kind, "prompt": prompt, "images": list(input_keys), "mask": None}
 
 
 def build(

@@ -5,10 +5,15 @@ the ledger of what this process has spent and reserved, which the budget is chec
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import sources
 from .backends import registry
 from .backends.base import Backend
 from .config import Config
@@ -17,6 +22,7 @@ from .engine.limiter import AdaptiveLimiter
 from .engine.retry import RetryPolicy
 from .engine.runner import Engine
 from .ledger import Ledger, Reservation
+from .request import ImageRequest
 from .store import Store, default_root
 
 _lock = threading.Lock()
@@ -26,11 +32,33 @@ _limiters: dict[tuple[Any, ...], AdaptiveLimiter] = {}
 
 
 def store_for(config: Config) -> Store:
-    root = Path(config.store).expanduser() if config.store else default_root()
+    """The store `config` uses, as a view that serves only what its backend may be answered
+    with (`sources`). A loopback test server with no store configured gets a temporary store
+    of its own: test images and fake money never land in the user's store."""
+    policy = sources.policy_for(config, backend_name(config))
+    if config.store:
+        root = Path(config.store).expanduser()
+    elif policy.writes == sources.TEST:
+        root = _test_root()
+    else:
+        root = default_root()
     with _lock:
         if root not in _stores:
             _stores[root] = Store(root)
-        return _stores[root]
+        return _stores[root].serving(policy)
+
+
+def _test_root() -> Path:
+    """One temporary store per process for test servers, removed when the process exits."""
+    global _test_dir
+    with _lock:
+        if _test_dir is None:
+            _test_dir = Path(tempfile.mkdtemp(prefix="imagenb-test-store-"))
+            atexit.register(shutil.rmtree, _test_dir, ignore_errors=True)
+        return _test_dir
+
+
+_test_dir: Path | None = None
 
 
 def backend_name(config: Config) -> str:
@@ -73,6 +101,16 @@ def budget_left(config: Config) -> float | None:
 def budget_cap(config: Config) -> float | None:
     """The cap runs reserve against: none on the replay backend (it never pays)."""
     return None if backend_name(config) == "replay" else config.budget_usd
+
+
+def reuse_note(requests: Sequence[ImageRequest], config: Config, *, fresh: bool = False) -> str:
+    """` · 6 preview images in the store were not reused`: what a plan line adds when the
+    store holds images of these requests that this backend may not be answered with, or
+    files that no longer match their hash (empty when there are none)."""
+    if fresh:
+        return ""
+    note = store_for(config).lookup(k for r in requests for k in r.variant_keys()).note()
+    return f" · {note}" if note else ""
 
 
 def reserve(holds: list[float], config: Config) -> Reservation:

@@ -23,8 +23,10 @@ Standard library only: no image is decoded on the way in (`provenance.probe` rea
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -34,12 +36,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from . import owners, provenance, store_schema
+from . import owners, provenance, sources, store_index, store_lookup, store_schema, store_verify
 from .errors import ImagenbError
 
-FREE_BACKENDS = frozenset({"preview", "replay"})
+if TYPE_CHECKING:
+    from .store_check import CheckReport
+
+log = logging.getLogger("imagenb.store")
+ANY_SOURCE = sources.Policy(sources.REPLAY, None)  # a bare store: every row, writes need one
 # Rows imagenb made itself from other rows (a masked edit's composite, imagenb.masks.keep):
 # they cost nothing and are not images a model made, so spending totals leave them out.
 DERIVED_KINDS = ("composite",)
@@ -56,7 +62,7 @@ def _tmp_name(suffix: str = "") -> str:
 
 _JOURNAL = ".row"  # a row written down before its file lands in objects/
 _CHUNK = 500  # keys per `IN (...)` list, well under SQLite's bound-parameter limit
-_OBJECT_NAME = re.compile(r"^([0-9a-f]{64})\.(png|webp|jpg)$")
+OBJECT_NAME = re.compile(r"^([0-9a-f]{64})\.(png|webp|jpg)$")
 
 
 def default_root() -> Path:
@@ -74,6 +80,7 @@ class StoredImage:
     """One index row: the request that made an image, what it cost, and where its file is."""
 
     key: str
+    source: str
     sha256: str
     ext: str
     width: int
@@ -106,80 +113,62 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
 _INSERT = f"INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
 
-@dataclass
-class CheckReport:
-    """What `Store.check` found; with `repaired`, the listed problems are gone (all but
-    `integrity`, which needs the SQLite tools)."""
-
-    missing: list[str] = field(default_factory=list)  # keys whose file is gone
-    corrupt: list[str] = field(default_factory=list)  # keys whose file has the wrong bytes
-    orphans: list[Path] = field(default_factory=list)  # object files no row points to
-    tmp_leftovers: list[Path] = field(default_factory=list)  # interrupted writes
-    integrity: list[str] = field(default_factory=list)  # SQLite integrity_check complaints
-    repaired: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.missing or self.corrupt or self.orphans or self.tmp_leftovers or self.integrity
-        )
-
-    def __str__(self) -> str:
-        if self.ok:
-            return "store ok"
-        parts = [
-            f"{len(v)} {name.replace('_', ' ')}"
-            for name, v in vars(self).items()
-            if isinstance(v, list) and v
-        ]
-        return "store problems: " + ", ".join(parts) + (" (repaired)" if self.repaired else "")
-
-
 class Store:
     """One store root. Thread-safe (one connection behind a lock); processes share it via
-    SQLite's WAL locking. Use as a context manager, or call `close()`."""
+    SQLite's WAL locking. Use as a context manager, or call `close()`.
+
+    `policy` says which sources this view serves and what it writes (`serving`); a bare
+    `Store(root)` sees every row."""
+
+    policy: sources.Policy = ANY_SOURCE
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().absolute()
         self.objects, self.tmp, self.thumbs = (self.root / d for d in ("objects", "tmp", "thumbs"))
+        from . import store_check
+
+        store_check.require_usable_root(self.root)
         for folder in (self.objects, self.tmp, self.thumbs):
             folder.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = os.getpid()
+        self._db = store_index.Index(self.root / "index.sqlite")
         try:
             with self._lock:
                 store_schema.migrate(self._connection())
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise store_check.index_error(self.root, exc) from exc
         except BaseException:
             self.close()
             raise
+        self._sweep_tmp()
+
+    def _sweep_tmp(self) -> None:
+        """Commit the journalled rows of dead writers and drop their leftovers (a read-only
+        store keeps them: `check` says so)."""
         cutoff = time.time() - TMP_MAX_AGE_S
-        for path in self.tmp.iterdir():
-            if _older(path, cutoff) or owners.file_writer_gone(path.name):
-                if path.suffix == _JOURNAL:
-                    self._recover(path)
-                path.unlink(missing_ok=True)
+        try:
+            for path in self.tmp.iterdir():
+                if older(path, cutoff) or owners.file_writer_gone(path.name):
+                    if path.suffix == _JOURNAL:
+                        self._recover(path)
+                    path.unlink(missing_ok=True)
+        except (OSError, sqlite3.OperationalError) as exc:
+            log.warning("imagenb: could not tidy %s (%s)", self.tmp, exc)
 
     # --- connection -----------------------------------------------------------------------
 
+    def serving(self, policy: sources.Policy) -> Store:
+        """A view of this store that serves and writes as `policy` says (shares the index)."""
+        view = copy.copy(self)
+        view.policy = policy
+        return view
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._db.lock
+
     def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never reuse one across fork
-            self._pid = os.getpid()
-            self._conn = sqlite3.connect(
-                self.root / "index.sqlite", timeout=30.0, isolation_level=None,
-                check_same_thread=False,
-            )  # fmt: skip
-            self._conn.execute("PRAGMA busy_timeout = 30000")  # other kernels may be writing
-            for _ in range(100):  # switching to WAL needs a moment alone with the file
-                try:
-                    self._conn.execute("PRAGMA journal_mode = WAL")
-                    break
-                except sqlite3.OperationalError:
-                    time.sleep(0.05)
-            else:
-                raise ImagenbError(f"could not open {self.root}/index.sqlite: it stays locked")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-        return self._conn
+        return self._db.connection()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -199,10 +188,7 @@ class Store:
             return self._connection().execute(sql, args).fetchall()
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -243,8 +229,10 @@ class Store:
         kind: str = "generate",
         input_keys: Iterable[str] = (),
         created: float | None = None,
+        source: str | None = None,
     ) -> StoredImage:
-        """Store `data` under `key` (replacing an earlier row for it); durable on return."""
+        """Store `data` under `key` and its source (by default what this view writes),
+        replacing an earlier row for both; durable on return."""
         header = provenance.probe(data)
         if header is None:
             raise ImagenbError(
@@ -253,7 +241,8 @@ class Store:
             )
         sha = hashlib.sha256(data).hexdigest()
         row = StoredImage(
-            key=key, sha256=sha, ext=header.format, width=header.width, height=header.height,
+            key=key, source=source or self._writes(backend), sha256=sha, ext=header.format,
+            width=header.width, height=header.height,
             prompt=prompt, model=model, backend=backend, params=dict(params), variant=variant,
             created=time.time() if created is None else created,
             usage=dict(usage) if usage is not None else None, cost_usd=cost_usd,
@@ -271,34 +260,43 @@ class Store:
                 if not row.path.exists():
                     self.write_object(row.path, data)
                 _insert(conn, row)
+            self._db.set_aside.discard((row.key, row.source))
         finally:
             journal.unlink(missing_ok=True)
         return row
+
+    def _writes(self, backend: str) -> str:
+        """The source a row gets by default: the view's, or (a bare store) its backend's."""
+        writes = self.policy.writes
+        return sources.from_backend(backend) if writes == sources.REPLAY else writes
 
     def _recover(self, journal: Path) -> None:
         """Commit the row of a writer that died after its file landed (see the module doc)."""
         try:
             row = self.row_from_record(json.loads(journal.read_text()))
-            if _file_sha256(row.path) != row.sha256:
+            if store_verify.file_sha256(row.path) != row.sha256:
                 return
         except (OSError, ValueError, ImagenbError):
             return  # killed before the file landed, or a torn journal: nothing was stored
         with self._transaction() as conn:
-            sql = "SELECT sha256 FROM images WHERE key = ?"
-            if (stored := conn.execute(sql, (row.key,)).fetchone()) is None:
+            sql = "SELECT sha256 FROM images WHERE key = ? AND source = ?"
+            if (stored := conn.execute(sql, (row.key, row.source)).fetchone()) is None:
                 conn.execute("INSERT " + _INSERT, _to_sql(row))
             elif stored[0] != row.sha256:  # the key was made again meanwhile: keep both
-                older = replace(row, key=_superseded_key(row.key, row.sha256))
+                older = replace(row, key=superseded_key(row.key, row.sha256))
                 conn.execute("INSERT OR IGNORE " + _INSERT, _to_sql(older))
 
     def write_object(self, path: Path, data: bytes) -> None:
-        """Write `path` atomically and durably; a complete file of that name is kept as is."""
-        try:
-            if path.stat().st_size == len(data):
+        """Write `path` atomically and durably; a file of that name with exactly these bytes
+        is kept as is (a damaged one is replaced)."""
+        sha = path.name.partition(".")[0]
+        if store_verify.intact(path, sha, len(data)):
+            try:
                 os.utime(path)  # fresh mtime: not an orphan candidate for a concurrent repair
+                store_verify.remember(path)
                 return
-        except FileNotFoundError:
-            pass
+            except FileNotFoundError:
+                pass
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / _tmp_name()
         try:
@@ -311,6 +309,7 @@ class Store:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
+        store_verify.remember(path)
 
     # --- claims: one payer per image across kernels ----------------------------------------
 
@@ -345,13 +344,25 @@ class Store:
         return self.get_many([key]).get(key)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, StoredImage]:
-        """Every stored image among `keys` (missing ones are simply absent), in few queries."""
-        rows: list[Any] = []
+        """Every image among `keys` this view may serve, its file verified (missing, damaged
+        and other sources' ones are simply absent), in few queries."""
+        return self.lookup(keys).found
+
+    def lookup(self, keys: Iterable[str]) -> store_lookup.Lookup:
+        """`get_many` with what it left out: other sources' rows and damaged files. A file
+        that no longer matches its row is removed (its row stays: it was paid for), so the
+        request is made again and `check` reports the row as missing."""
+        candidates: dict[str, list[StoredImage]] = {}
+        others: dict[str, set[str]] = {}
         for chunk in _chunks(list(dict.fromkeys(keys))):
             marks = ", ".join("?" * len(chunk))
-            rows += self._query(f"{_SELECT} WHERE key IN ({marks})", chunk)
-        found = (self._from_sql(r) for r in rows)
-        return {image.key: image for image in found if image.path.exists()}
+            for raw in self._query(f"{_SELECT} WHERE key IN ({marks})", chunk):
+                row = self._from_sql(raw)
+                if self.policy.allows(row.source):
+                    candidates.setdefault(row.key, []).append(row)
+                else:
+                    others.setdefault(row.key, set()).add(row.source)
+        return store_lookup.choose(candidates, others, self._db.set_aside)
 
     def contains(self, key: str) -> bool:
         return self.get(key) is not None
@@ -360,7 +371,8 @@ class Store:
         return isinstance(key, str) and self.contains(key)
 
     def history(self, limit: int | None = None) -> list[StoredImage]:
-        """Stored images, newest first (rows whose file is gone are skipped)."""
+        """Stored images of every source, newest first (rows whose file is gone are
+        skipped; files are not hashed here, only before they are served)."""
         sql = f"{_SELECT} ORDER BY created DESC, rowid DESC"
         args: list[Any] = []
         if limit is not None:
@@ -379,41 +391,44 @@ class Store:
     # --- totals ---------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """Size of the store and what it holds, by model and backend."""
+        """Size of the store and what it holds, by model, backend and source."""
         images, usd = self._query("SELECT count(*), coalesce(sum(cost_usd), 0) FROM images")[0]
         files, nbytes = self._query(
             "SELECT count(*), coalesce(sum(n), 0) FROM "
             "(SELECT max(nbytes) AS n FROM images GROUP BY sha256)"
         )[0]
+        spent = self.spent()
         return {
             "root": str(self.root),
             "images": images,
             "files": files,
             "bytes": nbytes,
-            "cost_usd": usd,
+            "cost_usd": spent["usd"],
+            "recorded_usd": usd,
             "by_model": self._totals("model"),
             "by_backend": self._totals("backend"),
+            "by_source": self._totals("source"),
             "schema_version": self._query("PRAGMA user_version")[0][0],
         }
 
-    def spent(
-        self, since: float | None = None, *, free_backends: Iterable[str] = FREE_BACKENDS
-    ) -> dict[str, Any]:
+    def spent(self, since: float | None = None) -> dict[str, Any]:
         """Money recorded since `since` (unix time; None = all time). `usd`, `images` and
-        `by_model` count paid backends only; `by_backend` lists every backend."""
+        `by_model` count real money only (`sources.is_money`: no previews, test servers or
+        untrusted imports; nor rows imagenb derived itself, `DERIVED_KINDS`); `by_backend`
+        and `by_source` list everything else."""
         where = f"WHERE kind NOT IN ({', '.join(repr(k) for k in DERIVED_KINDS)})"
         where, args = (f"{where} AND created >= ?", [since]) if since is not None else (where, [])
-        by_backend = self._totals("backend", where, args)
-        free = set(free_backends)
-        paid = [b for b in by_backend if b not in free]
+        by_source = self._totals("source", where, args)
+        paid = [s for s in by_source if sources.is_money(s)]
         marks = ", ".join("?" * len(paid)) or "NULL"
-        paid_where = f"{where or 'WHERE 1'} AND backend IN ({marks})"
+        paid_where = f"{where or 'WHERE 1'} AND source IN ({marks})"
         by_model = self._totals("model", paid_where, [*args, *paid])
         return {
             "usd": sum(v["usd"] for v in by_model.values()),
             "images": sum(v["images"] for v in by_model.values()),
             "by_model": by_model,
-            "by_backend": by_backend,
+            "by_backend": self._totals("backend", where, args),
+            "by_source": by_source,
             "paid_by_model": {m: v["usd"] for m, v in by_model.items()},
         }
 
@@ -429,45 +444,12 @@ class Store:
     def check(
         self, repair: bool = False, *, verify_hashes: bool = True, grace_s: float = GRACE_S
     ) -> CheckReport:
-        """Look for rows without a (correct) file, files without a row, interrupted writes and
-        SQLite damage; `repair` removes all of them but the SQLite damage. Orphans and tmp
-        files younger than `grace_s` are left out: they may be a write still in progress."""
-        report = CheckReport(repaired=repair)
-        report.integrity = [m for (m,) in self._query("PRAGMA integrity_check") if m != "ok"]
-        by_file: dict[Path, list[str]] = {}
-        for key, sha, ext in self._query("SELECT key, sha256, ext FROM images"):
-            by_file.setdefault(self.object_path(sha, ext), []).append(key)
-        bad_files = set()
-        for path, keys in by_file.items():
-            if not path.exists():
-                report.missing += keys
-            elif verify_hashes and _file_sha256(path) != path.name.partition(".")[0]:
-                report.corrupt += keys
-                bad_files.add(path)
-        cutoff = time.time() - grace_s
-        files = [p for p in self.objects.glob("*/*") if p.is_file() and p not in by_file]
-        report.orphans = sorted(p for p in files if _older(p, cutoff))
-        report.tmp_leftovers = sorted(p for p in self.tmp.iterdir() if _older(p, cutoff))
-        if repair:
-            self._repair(report, bad_files)
-        return report
+        """What is wrong with this store, one line per problem saying what to do
+        (`store_check`); `repair` rebuilds what it can and reports what was lost."""
+        from . import store_check
 
-    def _repair(self, report: CheckReport, bad_files: set[Path]) -> None:
-        with self._transaction() as conn:
-            for chunk in _chunks(report.missing + report.corrupt):
-                marks = ", ".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM images WHERE key IN ({marks})", chunk)
-            for path in bad_files:
-                path.unlink(missing_ok=True)
-            # Under the write lock no row can appear meanwhile; `put` re-checks its file
-            # under the same lock, so deleting an orphan here never strands a new row.
-            for path in report.orphans:
-                match = _OBJECT_NAME.match(path.name)
-                sql = "SELECT 1 FROM images WHERE sha256 = ? AND ext = ? LIMIT 1"
-                if not (match and conn.execute(sql, match.groups()).fetchone()):
-                    path.unlink(missing_ok=True)
-        for path in report.tmp_leftovers:
-            path.unlink(missing_ok=True)
+        return store_check.check(self.root, repair=repair, verify_hashes=verify_hashes,
+                                 grace_s=grace_s, store=self)  # fmt: skip
 
     # --- moving stores --------------------------------------------------------------------
 
@@ -478,12 +460,16 @@ class Store:
 
         return store_archive.export(self, path, keys)
 
-    def import_(self, path: str | os.PathLike[str]) -> int:
-        """Merge an export into this store, verifying every file's hash; keys already stored
-        are kept as they are. Returns how many images were added."""
+    def import_(self, path: str | os.PathLike[str], *, trusted: bool = False) -> int:
+        """Merge an export into this store, checking every row and file (`store_archive`);
+        rows of an untrusted archive serve `replay` only. Returns how many were added; if
+        some rows were refused, the others are imported and `ImagenbError` lists the refused."""
         from . import store_archive
 
-        return store_archive.import_(self, path)
+        result = store_archive.import_(self, path, trusted=trusted)
+        if result.refused:
+            raise ImagenbError(str(result))
+        return result.added
 
     def add_rows(self, rows: Sequence[StoredImage]) -> None:
         """Commit rows whose files are already in place (`write_object`), in one transaction."""
@@ -491,28 +477,39 @@ class Store:
             conn.executemany("INSERT OR REPLACE " + _INSERT, [_to_sql(r) for r in rows])
 
     def row_from_record(self, record: dict[str, Any]) -> StoredImage:
-        """A row from `StoredImage.to_record` data, checked: sha and ext become a path here."""
+        """A row from `StoredImage.to_record` data, checked: sha and ext become a path here
+        (a record from before sources were recorded gets its backend's)."""
         try:
+            record = {"source": sources.from_backend(str(record["backend"])), **record}
             values = {name: record[name] for name in _COLUMNS}
-            if not _OBJECT_NAME.match(f"{values['sha256']}.{values['ext']}"):
+            if not OBJECT_NAME.match(f"{values['sha256']}.{values['ext']}"):
                 raise ValueError("bad sha256 or ext")
             values["input_keys"] = tuple(str(k) for k in values["input_keys"])
             for name in ("width", "height", "variant", "nbytes"):
                 values[name] = int(values[name])
             values["created"] = float(values["created"])
+            for name in ("key", "source", "prompt", "model", "backend", "kind"):
+                if not isinstance(values[name], str):
+                    raise ValueError(f"{name} is not text")
+            if not isinstance(values["params"], dict):
+                raise ValueError("params is not an object")
+            if values["usage"] is not None and not isinstance(values["usage"], dict):
+                raise ValueError("usage is not an object")
+            if values["cost_usd"] is not None:
+                values["cost_usd"] = float(values["cost_usd"])
+            values["cost_is_estimate"] = bool(values["cost_is_estimate"])
             return StoredImage(**values, path=self.object_path(values["sha256"], values["ext"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ImagenbError(
-                f"a row of this export is malformed ({exc}); nothing imported"
-            ) from exc
+            raise ImagenbError(f"a row is malformed ({exc})") from exc
 
 
 def _insert(conn: sqlite3.Connection, row: StoredImage) -> None:
-    """Insert `row`; an earlier, different image under its key moves to a derived key."""
-    sql = "SELECT sha256 FROM images WHERE key = ?"
-    if (old := conn.execute(sql, (row.key,)).fetchone()) and old[0] != row.sha256:
-        moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ?"
-        conn.execute(moved, (_superseded_key(row.key, old[0]), row.key))
+    """Insert `row`; an earlier, different image under its key and source moves to a
+    derived key."""
+    sql = "SELECT sha256 FROM images WHERE key = ? AND source = ?"
+    if (old := conn.execute(sql, (row.key, row.source)).fetchone()) and old[0] != row.sha256:
+        moved = "UPDATE OR REPLACE images SET key = ? WHERE key = ? AND source = ?"
+        conn.execute(moved, (superseded_key(row.key, old[0]), row.key, row.source))
     conn.execute("INSERT OR REPLACE " + _INSERT, _to_sql(row))
 
 
@@ -533,7 +530,7 @@ def _holds(owner: str, age_s: float) -> bool:
     return live if live is not None else age_s < CLAIM_MAX_AGE_S
 
 
-def _superseded_key(key: str, sha256: str) -> str:
+def superseded_key(key: str, sha256: str) -> str:
     return f"{key}~{sha256[:16]}"
 
 
@@ -555,16 +552,11 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-def _older(path: Path, cutoff: float) -> bool:
+def older(path: Path, cutoff: float) -> bool:
     try:
         return path.stat().st_mtime <= cutoff
     except FileNotFoundError:  # a concurrent writer renamed it meanwhile
         return False
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
+from . import sources
 from .errors import ImagenbError
 
 
@@ -167,6 +169,87 @@ def _create_turns(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX turns_parent ON turns (parent)")
 
 
+_IMAGES_V2 = """CREATE TABLE images (
+    key TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    ext TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    prompt TEXT NOT NULL,
+    model TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    params TEXT NOT NULL,
+    variant INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    usage TEXT,
+    cost_usd REAL,
+    cost_is_estimate INTEGER NOT NULL DEFAULT 1,
+    latency_s REAL,
+    request_id TEXT,
+    kind TEXT NOT NULL DEFAULT 'generate',
+    input_keys TEXT NOT NULL DEFAULT '[]',
+    nbytes INTEGER NOT NULL,
+    PRIMARY KEY (key, source)
+)"""
+
+
+def _add_sources(conn: sqlite3.Connection) -> None:
+    """Record where each image came from (`imagenb.sources`), one row per key *and* source,
+    so a preview and a real image of one request live side by side. Keys stay as they were.
+    Rows that a loopback test server made are found (batch jobs on a loopback base URL, the
+    fake server's mark inside the file) and become `test`: no longer money, never served to a
+    real request."""
+    conn.execute("ALTER TABLE images RENAME TO images_v1")
+    conn.execute("DROP INDEX IF EXISTS images_created")
+    conn.execute("DROP INDEX IF EXISTS images_sha256")
+    conn.execute(_IMAGES_V2)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(images_v1)")]
+    listed = ", ".join(columns)
+    conn.execute(
+        f"INSERT INTO images (source, {listed}) SELECT backend, {listed} FROM images_v1"
+    )
+    conn.execute("DROP TABLE images_v1")
+    conn.execute("CREATE INDEX images_created ON images (created)")
+    conn.execute("CREATE INDEX images_sha256 ON images (sha256)")
+    conn.execute("CREATE INDEX images_key ON images (key)")
+    for key, sha, ext in conn.execute(
+        "SELECT key, sha256, ext FROM images WHERE backend = 'openai'"
+    ).fetchall():
+        if _made_by_test_server(conn, key, sha, ext):
+            conn.execute(
+                "UPDATE OR REPLACE images SET source = ? WHERE key = ? AND source = 'openai'",
+                (sources.TEST, key),
+            )
+
+
+def _made_by_test_server(conn: sqlite3.Connection, key: str, sha: str, ext: str) -> bool:
+    base = key.partition("~")[0]
+    jobs = conn.execute(
+        "SELECT j.base_url FROM batch_lines l JOIN batch_jobs j ON j.id = l.job_id "
+        "WHERE l.key = ?",
+        (base,),
+    ).fetchall()
+    if any(url and sources.openai_source(url) == sources.TEST for (url,) in jobs):
+        return True
+    path = _root(conn) / "objects" / sha[:2] / f"{sha}.{ext}"
+    try:
+        with open(path, "rb") as fh:  # the mark sits near the start (JPEG) or the end
+            head = fh.read(1 << 16)
+            fh.seek(max(0, path.stat().st_size - (1 << 12)))
+            tail = fh.read()
+    except OSError:
+        return False
+    return sources.FAKE_IMAGE_MARK in head or sources.FAKE_IMAGE_MARK in tail
+
+
+def _root(conn: sqlite3.Connection) -> Path:
+    for _seq, name, file in conn.execute("PRAGMA database_list"):
+        if name == "main" and file:
+            return Path(file).parent
+    return Path(".")
+
+
 # Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_images,
@@ -174,6 +257,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_claims,
     _create_judgments,
     _create_turns,
+    _add_sources,
 ]
 
 

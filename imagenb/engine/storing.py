@@ -209,10 +209,19 @@ def write_image(
     request_id: str | None,
     thumbnail_px: int,
 ) -> GeneratedImage:
-    """Store one image (atomically, provenance embedded) and return it as a fresh result."""
+    """Store one image (atomically, provenance embedded) and return it as a fresh result.
+    The row's source is what `store` (a serving view) writes."""
+    bill = {
+        "source": store.policy.writes,
+        "usage": usage,
+        "cost_usd": cost_usd,
+        "cost_is_estimate": cost_is_estimate,
+        "request_id": request_id,
+        "kind": origin.kind,
+    }
     row = store.put(
         key=key,
-        data=_with_provenance(data, origin, key, variant, params),
+        data=_with_provenance(data, origin, key, variant, params, bill),
         prompt=origin.prompt,
         model=origin.model,
         backend=origin.backend,
@@ -230,9 +239,15 @@ def write_image(
 
 
 def _with_provenance(
-    data: bytes, origin: Origin, key: str, variant: int, params: dict[str, Any]
+    data: bytes,
+    origin: Origin,
+    key: str,
+    variant: int,
+    params: dict[str, Any],
+    bill: dict[str, Any],
 ) -> bytes:
-    """The image bytes with what made them written inside (PNG iTXt, JPEG COM, WebP XMP)."""
+    """The image bytes with what made them written inside (PNG iTXt, JPEG COM, WebP XMP):
+    enough for `imagenb store repair` to rebuild the image's row from the file alone."""
     header = provenance.probe(data)
     if header is None:
         return data  # the store refuses it with a clear message
@@ -246,6 +261,7 @@ def _with_provenance(
         "variant": variant,
         "inputs": list(origin.input_keys),
         "created": time.time(),
+        **bill,
     }
     return provenance.embed(data, header.format, meta)
 
