@@ -129,6 +129,11 @@ def start(
     budget first (`BudgetExceeded`, nothing sent, if it does not fit), whatever `check` says:
     the reservation is what makes the budget a hard cap across runs under way. `split`
     sends each variant as its own call (independent candidates for `best_of`)."""
+    if isinstance(requests, str) or not all(isinstance(r, request.ImageRequest) for r in requests):
+        raise InvalidRequest(
+            "ig.start takes built requests (ig.api.requests_from(prompts, ig.configure())); "
+            "to make images from prompts, call ig.generate or ig.grid"
+        )
     cfg = cfg or config_mod.current()
     partials = DEFAULT_PARTIAL_IMAGES if stream else 0
     estimate = plan(requests, cfg, fresh=fresh, partials=partials, split=split)
@@ -313,6 +318,10 @@ def edit(
     answer is by default composited onto the first image, so the outside stays exactly as it
     was (`keep_outside=False`: the answer as it came); each result's `.changed_outside` says
     how much of the outside the model had changed, and `.raw` is its answer (stored too)."""
+    if images is None:  # else it would quietly become a paid generation
+        raise InvalidRequest(
+            "ig.edit needs the image(s) to edit; got None. For a new image use ig.generate"
+        )
     return _run_one(
         prompt, locals(), fresh=fresh, stream=stream, keep_outside=keep.wanted(mask, keep_outside)
     )
@@ -337,13 +346,11 @@ def requests_from(
 
 
 def _rows(data: Any) -> Iterable[Any]:
-    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas
-        records: list[dict[str, Any]] = data.to_dict("records")
-        return records
-    if hasattr(data, "to_dicts"):  # polars
-        dicts: list[dict[str, Any]] = data.to_dicts()
-        return dicts
-    return list(data)
+    """Rows the way a grid reads them (pandas, polars eager or lazy, dicts, lists), so
+    `estimate` takes whatever `grid` takes and refuses what it refuses."""
+    from . import frames
+
+    return frames.table(data).rows
 
 
 def estimate(

@@ -33,7 +33,7 @@ def endpoint(request: ImageRequest) -> BatchEndpoint:
 
 
 def data_url(image: ImageInput) -> str:
-    return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+    return image.as_data_url()
 
 
 def inline(image: ImageInput, uses: int) -> bool:

@@ -1,19 +1,55 @@
-"""The `imagenb` command: thin glue over the Python API (argparse in, one clear line out)."""
+"""The `imagenb` command: thin glue over the Python API (argparse in, one clear line out).
+
+Every user error, before or after sending, ends as one `imagenb: ...` line on stderr and a
+non-zero exit; what can be checked before paying (output names, formats, existing files,
+unreadable inputs) is checked before anything is sent.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from . import options, store_cli
-from .errors import ImagenbError
+from . import __version__, cli_checks, options, plan_notes, store_cli
+from .errors import ImagenbError, InvalidRequest
+
+EXAMPLES = """examples:
+  imagenb generate "a red fox in snow" -q low -o fox.png
+  imagenb generate "a lighthouse" -n 4 -o out/lighthouse-{i}.webp
+  imagenb generate "a lighthouse" -q high --estimate
+  imagenb grid prompts.csv --cols quality -o sheet.html
+  imagenb grid axes.csv --template "a {animal} in {style} style" -o sheet.png
+  imagenb batch list
+  imagenb store info
+
+Without OPENAI_API_KEY the preview backend makes free, marked placeholder images."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (usage is one `--help` away) and no prefix matching, so
+    `--prompt` is never taken for `--prompt-col`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"imagenb: {message} (see: {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imagenb", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog="imagenb",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"imagenb {__version__}")
+    sub = parser.add_subparsers(dest="command")
 
     gen = sub.add_parser("generate", help="generate images from a prompt")
     gen.add_argument("prompt")
@@ -21,14 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "-o",
         "--output",
-        required=True,
-        help="file to write; with n > 1 use a pattern such as out/{i}.png",
+        help="file to write (.png, .jpg or .webp: the suffix decides the format); with n > 1 "
+        "a pattern such as out/{i}.png",
     )
     gen.add_argument("--overwrite", action="store_true", help="replace existing files")
 
     grid = sub.add_parser("grid", help="a labelled grid of images, one per CSV row")
     grid.add_argument("csv", help="a CSV file with a prompt column (and parameter columns)")
     grid.add_argument("--prompt-col", default="prompt", help="the prompt column (default: prompt)")
+    grid.add_argument(
+        "--template",
+        help="make the prompts from this template, such as 'a {animal} in {style}': the CSV "
+        "then holds one column of values per axis, and the grid has every combination",
+    )
     grid.add_argument("--rows", help="column whose values label the rows")
     grid.add_argument("--cols", help="column whose values label the columns")
     grid.add_argument("--caption", help="column (or {template}) written under each image")
@@ -37,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     grid.add_argument("--judge", metavar="RUBRIC", help="judge each image against RUBRIC")
     options.add_to(grid)
-    grid.add_argument("-o", "--output", required=True, help="sheet.png, .jpg, .html or .pdf")
+    grid.add_argument("-o", "--output", help="sheet.png, .jpg, .html or .pdf")
+    grid.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
 
     batch = sub.add_parser("batch", help="Batch API jobs: list, check, collect, cancel")
     batch_sub = batch.add_subparsers(dest="action", required=True)
@@ -60,7 +102,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a one-line usage error
+        return done.code if isinstance(done.code, int) else 2
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         if args.command == "generate":
             return _generate(args)
@@ -71,12 +120,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "store":
             return store_cli.run(args)
         return _fake_server(args)
-    except ImagenbError as exc:
-        print(f"imagenb: {exc}", file=sys.stderr)
+    except (ImagenbError, OSError, zipfile.BadZipFile, UnicodeError) as exc:
+        _fail(exc)
         return 2
     except KeyboardInterrupt:
         print("imagenb: interrupted; finished images are in the store", file=sys.stderr)
         return 130
+
+
+def _fail(exc: BaseException) -> None:
+    """One redacted line: the message, or for an OS error the file and what went wrong."""
+    from .config import redact
+
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"{where}{exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    print(f"imagenb: {redact(' '.join(text.split()))}", file=sys.stderr)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -86,39 +147,60 @@ def _generate(args: argparse.Namespace) -> int:
         config.configure(backend=args.backend)
     params = options.request_params(args)
     if args.estimate:
-        print(api.estimate(args.prompt, **params))
+        cfg = config.current()
+        request = api.build(args.prompt, cfg, **params)
+        partials = api.DEFAULT_PARTIAL_IMAGES if args.stream else 0
+        plan = api.plan([request], cfg, fresh=args.fresh, partials=partials)
+        print(f"{plan}{plan_notes.suffix([request], partials=partials)}")
         return 0
+    if not args.output:
+        raise InvalidRequest("say where to write the image with -o FILE (or use --estimate)")
+    count = api.build(args.prompt, config.current(), **params).n  # a valid n before naming files
+    targets, params["output_format"] = cli_checks.image_targets(
+        args.output,
+        count,
+        output_format=params.get("output_format"),
+        overwrite=args.overwrite,
+    )
     images = api.generate(args.prompt, fresh=args.fresh, stream=args.stream, **params)
-    pattern = args.output
-    if len(images) > 1 and "{i}" not in pattern:
-        path = Path(pattern)
-        pattern = str(path.with_name(f"{path.stem}-{{i}}{path.suffix}"))
-    for i, image in enumerate(images):
-        target = image.save(pattern.format(i=i), overwrite=args.overwrite)
+    for image, path in zip(images, targets, strict=False):
+        try:
+            target = image.save(path, overwrite=args.overwrite)
+        except OSError as exc:  # checked before sending, yet the disk can still fill up
+            raise ImagenbError(
+                f"{path}: {exc.strerror or exc}; the images are in the store, so running the "
+                "same command again (with another -o) costs nothing"
+            ) from None
         note = "cached" if image.cached else f"${image.cost_usd or 0:.4f}"
         print(f"{target}  {image.width}x{image.height}  {note}  [{image.backend}]")
     return 0
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from . import config, frames, grids
-    from .errors import InvalidRequest
+    from . import config, grids
 
     mode = "batch" if args.batch else "live"
-    if Path(args.output).suffix.lower() not in grids.SAVE_SUFFIXES:
-        raise InvalidRequest(f"-o {args.output}: use a .png, .jpg, .html or .pdf file name")
+    sheet = None
+    if not args.estimate:
+        if not args.output:
+            raise InvalidRequest("say where to write the sheet with -o FILE (or use --estimate)")
+        sheet = cli_checks.sheet_target(args.output, overwrite=args.overwrite)
     if args.backend:
         config.configure(backend=args.backend)
-    frame = frames.read_csv(args.csv)
+    table = _grid_input(args)
     params = options.request_params(args)
-    if args.estimate:
-        print(grids.estimate(frame, prompt=args.prompt_col, fresh=args.fresh, mode=mode, **params))
+    if sheet is None:
+        plan = grids.estimate(
+            table.frame, prompt=table.prompt, fresh=args.fresh, mode=mode, **params
+        )
+        requests = grids.requests_for(table.frame, prompt=table.prompt, **params)
+        print(f"{plan}{plan_notes.suffix(requests)}")
         return 0
     result = grids.grid(
-        frame,
-        prompt=args.prompt_col,
-        rows=args.rows,
-        cols=args.cols,
+        table.frame,
+        prompt=table.prompt,
+        rows=table.rows,
+        cols=table.cols,
         caption=args.caption,
         mode=mode,
         fresh=args.fresh,
@@ -126,7 +208,7 @@ def _grid(args: argparse.Namespace) -> int:
         judge=args.judge,
         **params,
     )
-    for path in result.save(args.output):
+    for path in result.save(sheet):
         print(path)
     if args.judge:
         print(result.frame[["prompt", "judge_score", "judge_passed"]].to_string())
@@ -134,6 +216,32 @@ def _grid(args: argparse.Namespace) -> int:
     if failed:
         print(f"imagenb: {failed} cell(s) failed; their errors are in the sheet", file=sys.stderr)
     return 1 if failed else 0
+
+
+@dataclass(frozen=True)
+class _GridInput:
+    frame: Any
+    prompt: str
+    rows: str | None
+    cols: str | None
+
+
+def _grid_input(args: argparse.Namespace) -> _GridInput:
+    """The CSV's rows; or with `--template`, every combination of the CSV's columns of axis
+    values (empty cells ignored), rows and cols defaulting to the first two axes."""
+    from . import frames
+
+    table = frames.read_csv(cli_checks.readable_csv(args.csv))
+    if args.template is None:
+        return _GridInput(table, args.prompt_col, args.rows, args.cols)
+    axes = {
+        str(name): [v for v in dict.fromkeys(table[name]) if isinstance(v, str) and v.strip()]
+        for name in table.columns
+    }
+    names = list(axes)
+    rows = args.rows or (names[0] if len(names) > 1 else None)
+    cols = args.cols or (names[1] if len(names) > 1 else names[0])
+    return _GridInput(frames.prompt_matrix(args.template, **axes), "prompt", rows, cols)
 
 
 def _batch(args: argparse.Namespace) -> int:

@@ -6,11 +6,26 @@ sees an SDK exception. Each error carries a message that says what was wrong and
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
+
+BRIEF_MAX_CHARS = 400  # a message longer than this is clipped in the brief form
 
 
 class ImagenbError(Exception):
-    """Base class of every error imagenb raises on purpose."""
+    """Base class of every error imagenb raises on purpose.
+
+    In IPython it renders itself briefly (`_render_traceback_`): what went wrong, what to do,
+    and how to see the whole trace; the exception still propagates, so Run All stops."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a few lines the first time; the full traceback when asked again
+        (`%tb` re-renders the last exception)."""
+        if getattr(self, "_shown_brief", False):
+            full = "".join(traceback.format_exception(type(self), self, self.__traceback__))
+            return [_redacted(full)]
+        self._shown_brief = True
+        return brief(self)
 
 
 class InvalidRequest(ImagenbError, ValueError):
@@ -113,3 +128,32 @@ def describe(error: ImagenbError) -> str:
     if categories:
         text += f" (categories: {', '.join(categories)})"
     return text
+
+
+def hint(error: BaseException) -> str:
+    """What to do next, in Python API terms ("" when the message already says it)."""
+    if isinstance(error, ModerationBlocked):
+        return "rephrase the prompt; sent unchanged it will be blocked again"
+    if isinstance(error, BackendError) and error.status in (401, 403):
+        return "check the OPENAI_API_KEY the kernel was started with (ig.configure() shows it)"
+    if isinstance(error, ResponseTimeout | TransientError):
+        return "finished images are in the store; re-running asks only for what is missing"
+    return ""
+
+
+def brief(error: ImagenbError) -> list[str]:
+    """At most 3 lines: the error with its class, the hint, and where the full trace is."""
+    first = _redacted(" ".join(describe(error).split()))  # before clipping: no half keys
+    if len(first) > BRIEF_MAX_CHARS:
+        first = first[: BRIEF_MAX_CHARS - 1] + "…"
+    lines = [first]
+    if advice := hint(error):
+        lines.append(f"hint: {advice}")
+    lines.append("(the full traceback: run %tb)")
+    return lines
+
+
+def _redacted(text: str) -> str:
+    from .config import redact  # config imports this module
+
+    return redact(text)

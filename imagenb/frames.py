@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest
-from .request import PARAMETERS
+from .request import PARAMETERS, check_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +49,12 @@ def table(data: Any) -> Table:
     grid's own `.frame` (say, its failed rows) can be fed back in."""
     if isinstance(data, str):
         data = [data]
+    if _is_pandas_frame(data) and not data.columns.is_unique:  # before narwhals, in our words
+        repeated = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+        raise InvalidRequest(
+            f"the frame has repeated column names: {', '.join(repeated)}; rename or drop the "
+            "copies (frame.loc[:, ~frame.columns.duplicated()])"
+        )
     index = getattr(data, "index", None) if _is_pandas_frame(data) else None
     if _is_frame(data):
         columns, rows = _from_frame(data)
@@ -63,6 +69,10 @@ def table(data: Any) -> Table:
         )
     keep = tuple(c for c in columns if c not in RESULT_COLUMNS and c not in CHECK_COLUMNS)
     clean = tuple({c: _plain(row.get(c)) for c in keep} for row in rows)
+    for number, row in enumerate(clean, start=1):
+        for column, value in row.items():
+            if isinstance(value, str):
+                check_text(value, f"row {number}, column {column!r}")
     return Table(keep, clean, index)
 
 
@@ -103,7 +113,15 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing); empty cells are missing, and numeric parameters are converted per row."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise InvalidRequest(
+            f"{os.fspath(path)!r} is not UTF-8 text; save the table as a UTF-8 CSV"
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no data"
+        raise InvalidRequest(f"{os.fspath(path)!r} is not a readable CSV: {first}") from None
 
 
 def require(tab: Table, *, prompt: str, caption: str | None) -> None:
@@ -121,6 +139,9 @@ def require(tab: Table, *, prompt: str, caption: str | None) -> None:
             f"caption={caption!r} is neither a column nor a template like '{{style}}'; "
             f"columns: {', '.join(tab.columns)}"
         )
+    if caption is not None and "{" in caption:
+        for row in tab.rows:  # fill every caption now: a template that fails does so unpaid
+            _caption(caption, row)
 
 
 def _is_pandas_frame(data: Any) -> bool:
@@ -131,7 +152,7 @@ def _is_frame(data: Any) -> bool:
     module = type(data).__module__
     return (
         module.startswith(("pandas", "polars", "pyarrow", "modin", "cudf", "narwhals"))
-        and hasattr(data, "columns")
+        and hasattr(type(data), "columns")  # on the class: a LazyFrame's would resolve it
         and not isinstance(data, Mapping)
     )
 
@@ -363,11 +384,18 @@ def captions(tab: Table, lay: Layout, prompt: str, caption: str | None) -> list[
         shared = distinguishing(tab, lay, [a for a in (lay.row_axis, lay.col_axis) if a])
         return [shared.get(i, "") for i in range(len(tab))]
     if "{" in caption:
-        try:
-            return [caption.format_map(_Blanks(r)) for r in tab.rows]
-        except (ValueError, IndexError, AttributeError) as exc:
-            raise InvalidRequest(f"caption template {caption!r} failed: {exc}") from exc
+        return [_caption(caption, r) for r in tab.rows]
     return ["" if r.get(caption) is None else str(r.get(caption)) for r in tab.rows]
+
+
+def _caption(template: str, row: Mapping[str, Any]) -> str:
+    try:
+        return template.format_map(_Blanks(row))
+    except (ValueError, IndexError, AttributeError, TypeError, KeyError) as exc:
+        raise InvalidRequest(
+            f"caption template {template!r} failed: {exc}; use plain {{column}} names, and "
+            "{{ }} for literal braces"
+        ) from None
 
 
 class _Blanks(dict[str, Any]):

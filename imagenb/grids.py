@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import api, config, frames, request, session, sizes, textcheck, textmatch
+from . import api, config, frames, plan_notes, request, session, sizes, textcheck, textmatch
 from .backends.base import Partial
 from .errors import InvalidRequest, describe
 from .progress import in_notebook, summary
@@ -103,7 +103,9 @@ def grid(
 
         result.judge = GridJudge(judge)  # a bad rubric: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
+    partials = api.DEFAULT_PARTIAL_IMAGES if stream else 0
     result.plan_line = _plan_line(plan, cfg) + session.reuse_note(result.requests, cfg, fresh=fresh)
+    result.plan_line += plan_notes.suffix(result.requests, partials=partials)
     view = _open_view()
     if view is None:
         print(result.plan_line)
@@ -119,8 +121,14 @@ def estimate(
 ) -> Estimate:
     """What `grid(frame, ...)` would make and cost now (stored images free). No network."""
     cfg = config.current()
-    requests = _prepare(frame, prompt, None, None, None, params, cfg).requests
-    return _plan(requests, cfg, fresh=fresh, mode=mode)
+    return _plan(requests_for(frame, prompt=prompt, **params), cfg, fresh=fresh, mode=mode)
+
+
+def requests_for(
+    frame: Any, *, prompt: str = "prompt", **params: Any
+) -> list[request.ImageRequest]:
+    """The validated requests `grid(frame, ...)` would run (no network)."""
+    return _prepare(frame, prompt, None, None, None, params, config.current()).requests
 
 
 def _plan(

@@ -7,6 +7,7 @@ imported only here and only when an input is actually read.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -47,6 +48,10 @@ class ImageInput:
         """The `(filename, content, mime)` tuple the SDK sends as a multipart file."""
         return (self.filename, self.data, self.mime)
 
+    def as_data_url(self) -> str:
+        """The image inline, as the JSON bodies (`images: [{image_url}]`) carry it."""
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
 
 def load(source: Any, *, role: str = "image") -> ImageInput:
     """Read and check one input; `role` names it in error messages ("image 2", "mask")."""
@@ -70,8 +75,8 @@ def load_many(sources: Any, *, limit: int) -> tuple[ImageInput, ...]:
 
 
 def _is_sequence(value: Any) -> bool:
-    if isinstance(value, (str, bytes, bytearray, os.PathLike)):
-        return False
+    if isinstance(value, (str, bytes, bytearray, os.PathLike)) or hasattr(value, "read"):
+        return False  # a file object iterates lines, not images
     return hasattr(value, "__iter__") and not hasattr(value, "getpixel")
 
 
@@ -85,6 +90,8 @@ def _read(source: Any, role: str) -> tuple[str, bytes]:
         return _read_path(Path(source), role)
     if hasattr(source, "path") and isinstance(source.path, (str, os.PathLike)):
         return _read_path(Path(source.path), role)
+    if hasattr(source, "read"):  # an open file or BytesIO
+        return _read_file(source, role)
     if hasattr(source, "save") and hasattr(source, "getpixel"):  # a PIL image
         buf = io.BytesIO()
         image = source if source.mode in ("RGB", "RGBA", "L", "LA") else source.convert("RGBA")
@@ -96,6 +103,20 @@ def _read(source: Any, role: str) -> tuple[str, bytes]:
     )
 
 
+def _read_file(source: Any, role: str) -> tuple[str, bytes]:
+    """An open binary file: named by its file name if it has one, else by its role (never
+    by a repr such as `<_io.BytesIO object at 0x...>`)."""
+    name = getattr(source, "name", None)
+    label = Path(name).name if isinstance(name, str) and name else role
+    try:
+        data = source.read(MAX_INPUT_BYTES)
+    except (OSError, ValueError) as exc:  # closed, not readable
+        raise InvalidRequest(f"{role} {label!r} cannot be read: {exc}") from None
+    if not isinstance(data, (bytes, bytearray)):
+        raise InvalidRequest(f"{role} {label!r} is a text file; open it in binary mode ('rb')")
+    return label, bytes(data)
+
+
 def _read_path(path: Path, role: str) -> tuple[str, bytes]:
     if not path.is_file():
         raise InvalidRequest(f"{role}: no such file {str(path)!r}")
@@ -105,6 +126,11 @@ def _read_path(path: Path, role: str) -> tuple[str, bytes]:
             "under 50 MB"
         )
     return path.name, path.read_bytes()
+
+
+def _named(role: str, name: str) -> str:
+    """`image 2 'cat.png'`, or just `image 2` when the input has no name of its own."""
+    return role if name == role else f"{role} {name!r}"
 
 
 def _inspect(name: str, data: bytes, role: str) -> ImageInput:
@@ -129,9 +155,14 @@ def _inspect(name: str, data: bytes, role: str) -> ImageInput:
         raise InvalidRequest(
             f"{role} {name!r} is too large to decode safely (a decompression bomb?); resize it"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
         raise InvalidRequest(
-            f"{role} {name!r} is not a readable PNG, WebP or JPEG image ({exc})"
+            f"{_named(role, name)} is not a readable PNG, WebP or JPEG image (its bytes are no "
+            "image format Pillow knows)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidRequest(
+            f"{_named(role, name)} is not a readable PNG, WebP or JPEG image ({exc})"
         ) from None
     if fmt not in _MIME:
         raise InvalidRequest(f"{role} {name!r} is {fmt or 'unknown'}; use PNG, WebP or JPEG")

@@ -211,11 +211,13 @@ def interpolate(template: str, namespace: Mapping[str, Any]) -> tuple[str, tuple
     return "".join(out), tuple(unfilled)
 
 
-def unfilled_warning(unfilled: Iterable[str]) -> str:
+def unfilled_error(unfilled: Iterable[str]) -> InvalidRequest:
+    """The error for fields a cell could not fill: sending `{name}` as written would pay for
+    a prompt nobody meant."""
     names = ", ".join(dict.fromkeys(unfilled))
-    return (
-        f"imagenb: left as written (not defined or not formattable): {names}; "
-        "write {{ and }} for literal braces"
+    return InvalidRequest(
+        f"cannot fill {names} from your variables (not defined or not formattable); nothing "
+        "was sent. Define it, or write {{ and }} for literal braces, as in {{name}}"
     )
 
 
@@ -252,6 +254,8 @@ def resolve_image(spec: str, namespace: Mapping[str, Any], *, role: str = "image
 
 def _items(value: Any) -> list[Any]:
     if isinstance(value, (str, bytes, bytearray, memoryview)) or hasattr(value, "getpixel"):
+        return [value]
+    if hasattr(value, "read"):  # an open file: one image, not its lines
         return [value]
     if isinstance(value, Iterable):
         return list(value)
@@ -316,9 +320,12 @@ def save_plan(target: str, count: int, output_format: str) -> tuple[Path, str]:
         raise InvalidRequest(
             f"--save {target!r}: a pattern may use {{i}}, {{key}} and {{ext}} only"
         ) from None
-    if count > 1 and pattern.format(i=1, key="1" * 16, ext="ext") == first:
+    # keys that differ only at the end: a pattern that cuts the key short ({key:.1}) collides
+    names = {pattern.format(i=i, key=f"{i:016x}", ext="ext") for i in range(count)}
+    if len(names) < count:
         raise InvalidRequest(
-            f"--save {target!r} names one file for {count} images; put {{i}} in it"
+            f"--save {target!r} gives {count} images only {len(names)} file name(s); put {{i}} "
+            "in it"
         )
     if folder.resolve() not in (folder / first).resolve().parents:
         raise InvalidRequest(f"--save {target!r} would write outside {str(folder)!r}")

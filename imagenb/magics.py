@@ -26,7 +26,7 @@ from IPython.core.magic import (
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Int, Unicode, observe
 
-from . import magic_args
+from . import magic_args, plan_notes
 from .errors import ImagenbError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class ImagenbMagics(Magics):
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         prompt, unfilled = magic_args.interpolate(args.prompt, ns)
         if unfilled:
-            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+            raise magic_args.unfilled_error(unfilled)
         images = [x for spec in args.images for x in magic_args.resolve_image(spec, ns)]
         mask = _single_mask(args.mask, ns)
         edit = {"images": images, "mask": mask} if args.images else {}
@@ -176,7 +176,9 @@ class ImagenbMagics(Magics):
             magic_args.save_plan(args.save, request.n, request.output_format) if args.save else None
         )
         if args.estimate:
-            print(_estimate_line(api.plan([request], cfg, fresh=args.fresh), cfg))
+            shown = api.DEFAULT_PARTIAL_IMAGES if args.stream else 0
+            estimate = api.plan([request], cfg, fresh=args.fresh, partials=shown)
+            print(_estimate_line(estimate, cfg) + plan_notes.suffix([request], partials=shown))
             return
         partials = progress.PartialPreview(cfg.thumbnail_px) if args.stream else None
         job = api.start(
@@ -219,7 +221,7 @@ class ImagenbMagics(Magics):
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
         body, unfilled = magic_args.interpolate(args.prompt, ns)
         if unfilled:
-            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+            raise magic_args.unfilled_error(unfilled)
         cfg = _config_for(args.backend)
         board = storyboards.prepare(
             body,
@@ -389,13 +391,12 @@ def _hint(exc: BaseException) -> str:
 
     if isinstance(exc, errors.BudgetExceeded):
         return " (or: %imagenb budget_usd=...)"
-    if isinstance(exc, errors.ModerationBlocked):
-        return " — rephrase the prompt; sent unchanged it will be blocked again"
     if isinstance(exc, errors.BackendError) and exc.status in (401, 403):
         return (
             " — check the OPENAI_API_KEY the kernel was started with (%imagenb shows the backend)"
         )
-    return ""
+    advice = errors.hint(exc)
+    return f" — {advice}" if advice else ""
 
 
 __all__ = ["ImagenbMagics", "register"]

@@ -19,7 +19,13 @@ REQUEST_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("-s", "--size"),
         {"help": "WxH, auto, square, landscape, portrait, 2k, 4k or a ratio like 16:9"},
     ),
-    (("-q", "--quality"), {"help": "low, medium, high or auto (xhigh/max on 2.5 models)"}),
+    (
+        ("-q", "--quality"),
+        {
+            "help": "low, medium, high or auto (xhigh/max on 2.5 models); auto lets the service "
+            "pick, so estimates price it as high, the dearest (--estimate shows both)"
+        },
+    ),
     (("-n", "--n"), {"type": int, "help": "how many variants, 1 to 10"}),
     (
         ("-f", "--format"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from . import api, catalog, config, errors, options, session, sizes
+from . import api, catalog, config, errors, options, plan_notes, session, sizes
 from .inputs import ImageInput
 from .request import ImageRequest
 from .request import build as build_request
@@ -74,7 +74,8 @@ class Controls:
         self.n = make(widgets.IntSlider, "ipanel-n", value=1, min=1, max=10)
         self.stream = make(
             widgets.Checkbox, "ipanel-stream", description="partial images", indent=False,
-            tooltip="Show partial images while each is made (a little more output per image)",
+            tooltip="Show partial images while each is made; each is billed as 100 more output "
+            "tokens (2 partials about double a low-quality image's cost; the estimate shows it)",
         )  # fmt: skip
         self.fresh = make(
             widgets.Checkbox, "ipanel-fresh", description="new, don't reuse", indent=False,
@@ -244,6 +245,8 @@ class Controls:
             parts = [f"<b>≈ ${est.usd:.4f}</b> for {images} at {at}"]
             if est.cached_images:
                 parts.append(f"{est.cached_images} already in the store (free)")
+        if est.images:
+            parts += [html.escape(note) for note in plan_notes.notes([req], partials=partials)]
         if backend in ("preview", "replay"):
             parts.append(f"{backend} backend: nothing is charged")
         left = session.budget_left(cfg)

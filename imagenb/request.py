@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,6 +24,17 @@ BACKGROUNDS = ("auto", "opaque", "transparent")
 MODERATIONS = ("auto", "low")
 COMPLEXITIES = ("low", "medium", "high")
 MAX_PARTIAL_IMAGES = 3
+# What the service applies to a parameter left out (API reference): such values are not sent,
+# so a request carries only what was asked. `model` always goes: the API's own default is a
+# retired model.
+API_DEFAULTS: dict[str, Any] = {
+    "size": "auto",
+    "quality": "auto",
+    "n": 1,
+    "output_format": "png",
+    "background": "auto",
+    "moderation": "auto",
+}
 
 # Parameters a grid frame column or a magic option may set, in display order.
 PARAMETERS = (
@@ -37,6 +49,12 @@ PARAMETERS = (
     "complexity",
     "input_fidelity",
 )
+
+
+_UNSET = object()
+# Unicode categories that draw nothing: controls, format characters (zero-width space, joiners,
+# BOM) and separators. Unassigned and private-use code points may draw; they are allowed.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,12 @@ class ImageRequest:
             if value is not None:
                 out[name] = value
         return out
+
+    def wire_params(self) -> dict[str, Any]:
+        """`params()` without the values the service would apply anyway: what goes on the wire.
+        The store key still covers the full `params()`, so leaving a default out changes no
+        key."""
+        return {k: v for k, v in self.params().items() if API_DEFAULTS.get(k, _UNSET) != v}
 
     def canonical(self) -> dict[str, Any]:
         """What defines the image: every parameter but `n`, plus input hashes."""
@@ -140,6 +164,9 @@ def build(
     mask: Any = None,
 ) -> ImageRequest:
     """Validate user input into an `ImageRequest`; `InvalidRequest` names what is allowed."""
+    _no_blanks(model=model, size=size, quality=quality, output_format=output_format,
+               background=background, moderation=moderation, complexity=complexity,
+               input_fidelity=input_fidelity)  # fmt: skip
     spec = catalog.lookup(model or catalog.DEFAULT_MODEL)
     fmt = _choice("output_format", _format(output_format), spec.formats)
     bg = _choice("background", background or "auto", BACKGROUNDS)
@@ -167,6 +194,16 @@ def build(
     )
 
 
+def _no_blanks(**params: Any) -> None:
+    """An empty string is not "the default": `quality=""` silently priced as `auto` once
+    bought a $0.21 image nobody asked for."""
+    for name, value in params.items():
+        if isinstance(value, str) and not value.strip():
+            raise InvalidRequest(
+                f"{name}={value!r} is empty; leave {name} out (or None) for the default"
+            )
+
+
 def _prompt(prompt: Any) -> str:
     if not isinstance(prompt, str):
         kind = "missing (NaN/None)" if prompt is None or prompt != prompt else type(prompt).__name__
@@ -174,11 +211,30 @@ def _prompt(prompt: Any) -> str:
     text = prompt.strip()
     if not text:
         raise InvalidRequest("the prompt is empty; describe the image you want")
+    check_text(text, "the prompt")
+    if all(unicodedata.category(c) in _INVISIBLE for c in text):
+        raise InvalidRequest(
+            "the prompt has no visible characters (only spaces, zero-width or control "
+            "characters); describe the image you want"
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             f"the prompt has {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}"
         )
     return text
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse text that cannot be sent or saved as UTF-8 (a lone surrogate, usually from a
+    broken decode), naming where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(
+            f"{what} has a lone surrogate {text[exc.start]!r} at character {exc.start + 1}, "
+            "which cannot be sent or saved as UTF-8 (it usually comes from a broken decode); "
+            "fix or remove it"
+        ) from None
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...], model: str | None = None) -> str:

@@ -18,6 +18,7 @@ MAX_EDGE = 3840
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400
 MAX_ASPECT = 3.0
+MAX_SIZE_CHARS = 40  # far above '3840x2160'; keeps int() off 4,301-digit strings
 
 PRESETS = {
     "square": (1024, 1024),
@@ -38,6 +39,11 @@ def resolve(size: str | None, model: ModelSpec) -> str:
     if not isinstance(size, str):
         raise InvalidRequest(f"size must be a string such as '1536x1024', not {size!r}")
     text = size.strip().lower()
+    if len(text) > MAX_SIZE_CHARS:
+        raise InvalidRequest(
+            f"size is {len(text):,} characters long; use 'WxH' (e.g. '1536x1024'), 'auto', a "
+            f"ratio such as '16:9', or a preset: {', '.join(PRESETS)}"
+        )
     if text == "auto":
         return "auto"
     if text in PRESETS:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import api, config, cost, frames, request, session
+from . import api, config, cost, frames, plan_notes, request, session
 from .errors import InvalidRequest, describe
 from .grids import Item
 from .progress import in_notebook
@@ -215,6 +215,7 @@ class Storyboard:
         ones free), filling in live. Ctrl-C stops it; what arrived stays in the store."""
         plan = self.plan(fresh=fresh)
         self.plan_line = _plan_line(plan, self._refs, len(self.table), self.config)
+        self.plan_line += plan_notes.suffix(self.script.drafts)  # what `auto` is priced at
         view = _open_view()
         if view is None:
             print(self.plan_line)

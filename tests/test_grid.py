@@ -389,7 +389,7 @@ def test_cli_grid_writes_a_sheet(fake, tmp_path, capsys):
     assert code == 0 and out.is_file() and fake.stats.image_requests == 12
     assert str(out) in capsys.readouterr().out
     code = cli.main(["grid", str(csv), "--rows", "animal", "--cols", "style", "-q", "low",
-                     "-s", "square", "--batch", "-o", str(out)])  # fmt: skip
+                     "-s", "square", "--batch", "-o", str(out), "--overwrite"])  # fmt: skip
     assert code == 0 and fake.stats.batches_created == 0  # every cell is in the store
     assert cli.main(["grid", str(csv), "-o", str(tmp_path / "sheet.gif")]) == 2
     assert "use a .png" in capsys.readouterr().err and fake.stats.image_requests == 12

@@ -250,17 +250,23 @@ def test_interpolation(template: str, expected: str, unfilled: tuple[str, ...] |
     )
 
 
-def test_prompt_fields_are_filled_and_unknown_ones_left_with_one_warning(ip: Shell) -> None:
+def test_prompt_fields_are_filled_and_an_unknown_one_is_an_error_that_sends_nothing(
+    ip: Shell, fake: FakeImagesServer
+) -> None:
     ip.ns.update(animal="fox", count=3)
-    cell = ip.run(
-        "%%imagegen -q low -o r\na {animal} with {count:02d} tails, {mood} and {x:>4} {{ok}}"
-    )
-    assert ip.ns["r"][0].prompt == "a fox with 03 tails, {mood} and {x:>4} {ok}"
-    warning = one_error_line(cell)
-    assert "{mood}" in warning and "{x:>4}" in warning
+    assert ip.run("%%imagegen -q low -o r\na {animal} with {count:02d} tails {{ok}}").success
+    assert ip.ns["r"][0].prompt == "a fox with 03 tails {ok}"
+    sent = images_sent(fake)
+    for name in ("mood", "x", "place", "nobody"):  # the shell is shared by other tests
+        ip.ns.pop(name, None)
+    error = one_error_line(ip.run("%%imagegen -q low -o r2\na {animal}, {mood} and {x:>4}"))
+    assert "{mood}" in error and "{x:>4}" in error and "{{name}}" in error
     # IPython's own {var} expansion is off for these magics: the line is ours to read
-    ip.run("%imagegen -q low -o r a {animal} in {place}")
-    assert ip.ns["r"][0].prompt == "a fox in {place}"
+    error = one_error_line(ip.run("%imagegen -q low -o r2 a {animal} in {place}"))
+    assert "{place}" in error
+    error = one_error_line(ip.run("%%storyboard -q low\n{nobody} walks in"))
+    assert "{nobody}" in error
+    assert images_sent(fake) == sent and "r2" not in ip.ns
 
 
 # --- every option against the fake server -------------------------------------------------------
@@ -389,6 +395,8 @@ def test_save_mistakes_are_caught_before_anything_is_sent(
         ("-f webp --save fox.png", "-f png"),
         ("--save out/{name}.png", "{i}"),
         ("-n 2 --save out/fox-{ext}", "put {i}"),
+        ("-n 8 --save out/{key:.1}.png", "only 1 file name"),  # collisions beyond the 2nd name
+        ("-n 8 --save out/{key:.8}.png", "put {i}"),
         ("--save out/{i}/../../../x.png", "outside"),
     ]:
         error = one_error_line(ip.run(f"%imagegen -q low {line} a fox"))

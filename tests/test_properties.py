@@ -3,6 +3,8 @@ invalid one is never built, equal requests always share a key."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,10 +74,15 @@ def _allowed(p: dict) -> bool:
     )
 
 
+def visible(prompt: str) -> bool:
+    """A prompt that draws something: not only controls, format characters and spaces."""
+    return any(unicodedata.category(c) not in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in prompt)
+
+
 @settings(max_examples=500, deadline=None)
 @given(params=PARAMS, prompt=st.text(min_size=0, max_size=50))
 def test_validation_matches_the_rules(params, prompt):
-    ok = _allowed(params) and bool(prompt.strip())
+    ok = _allowed(params) and visible(prompt)
     try:
         r = request.build(prompt, **params)
     except InvalidRequest:
@@ -86,7 +93,7 @@ def test_validation_matches_the_rules(params, prompt):
 
 
 @settings(max_examples=200, deadline=None)
-@given(prompt=st.text(min_size=1, max_size=80).filter(str.strip), n=st.integers(1, 10))
+@given(prompt=st.text(min_size=1, max_size=80).filter(visible), n=st.integers(1, 10))
 def test_equal_requests_share_keys_and_keys_never_collide_across_variants(prompt, n):
     a = request.build(prompt, n=n, size="square")
     b = request.build(f"  {prompt}  ", n=n, size="1024x1024", quality="auto")

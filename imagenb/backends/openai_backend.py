@@ -81,7 +81,8 @@ class OpenAIBackend:
         partial_images: int = 0,
         on_partial: PartialCallback | None = None,
     ) -> Response:
-        params: dict[str, Any] = {**request.params(), "n": len(variants)}
+        # only what was asked: the service applies its own defaults (SPEC §7.11)
+        params = request.with_n(len(variants)).wire_params()
         try:
             if partial_images and on_partial:
                 return await self._stream(request, params, partial_images, on_partial)
@@ -91,13 +92,12 @@ class OpenAIBackend:
             raise translate(exc) from None
 
     async def _call(self, request: ImageRequest, params: dict[str, Any], *, stream: bool) -> Any:
-        extra = {"partial_images": params.pop("partial_images")} if stream else {}
+        # `stream` and `partial_images` only when streaming: `stream=False` is the default
+        extra = {"partial_images": params.pop("partial_images"), "stream": True} if stream else {}
         if request.kind == "generate":
-            return await self._client.images.generate(
-                prompt=request.prompt, **params, **extra, stream=stream
-            )
-        # `moderation` is in the edit API but not in the SDK's multipart signature
-        moderation = params.pop("moderation")
+            return await self._client.images.generate(prompt=request.prompt, **params, **extra)
+        if "moderation" in params:
+            return await self._edit_json(request, {**params, **extra}, stream=stream)
         files = [i.as_upload() for i in request.images]
         return await self._client.images.edit(
             image=files if len(files) > 1 else files[0],
@@ -105,8 +105,26 @@ class OpenAIBackend:
             prompt=request.prompt,
             **params,
             **extra,
+        )
+
+    async def _edit_json(
+        self, request: ImageRequest, params: dict[str, Any], *, stream: bool
+    ) -> Any:
+        """An edit in the JSON form of `/images/edits`: the only form that takes `moderation`
+        (the SDK's multipart `images.edit()` has no such field, and strict servers refuse it)."""
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            **params,
+            "images": [{"image_url": i.as_data_url()} for i in request.images],
+        }
+        if request.mask is not None:
+            body["mask"] = {"image_url": request.mask.as_data_url()}
+        return await self._client.post(
+            "/images/edits",
+            body=body,
+            cast_to=openai.types.ImagesResponse,
             stream=stream,
-            extra_body={"moderation": moderation},
+            stream_cls=openai.AsyncStream[openai.types.ImageEditStreamEvent],
         )
 
     async def _stream(
@@ -116,6 +134,7 @@ class OpenAIBackend:
         partial_images: int,
         on_partial: PartialCallback,
     ) -> Response:
+        expected = int(params.get("n", 1))
         images: list[bytes] = []
         usage: dict[str, Any] | None = None
         resolved: dict[str, Any] = {}
@@ -135,9 +154,9 @@ class OpenAIBackend:
                 images.append(data)
                 usage = _add_usage(usage, _dump(event.usage))
                 resolved = {k: getattr(event, k, None) for k in _RESOLVED}
-        if len(images) != params["n"]:
+        if len(images) != expected:
             raise AnswerLost(
-                f"the stream ended after {len(images)} of {params['n']} image(s), before its "
+                f"the stream ended after {len(images)} of {expected} image(s), before its "
                 "final event; the service may have billed the rest"
             )
         return Response(images, usage, resolved=resolved, problems=problems)
@@ -299,7 +318,7 @@ async def ask_judge(client: openai.AsyncOpenAI, request: JudgeRequest) -> JudgeA
 def _batch_state(batch: Any) -> BatchState:
     counts = batch.request_counts
     problems = tuple(
-        BatchProblem(e.line, e.code, e.message or e.code or "invalid line")
+        BatchProblem(e.line, e.code, redact(e.message or e.code or "invalid line"))
         for e in ((batch.errors.data or []) if batch.errors else [])
     )
     return BatchState(

@@ -66,7 +66,7 @@ def imagechat(line: str, cell: str) -> Any:
             )
         text, unfilled = magic_args.interpolate(cell, namespace)
         if unfilled:
-            print(magic_args.unfilled_warning(unfilled), file=sys.stderr)
+            raise magic_args.unfilled_error(unfilled)  # sends nothing
         return _say(args, text, namespace)
     except ImagenbError as exc:
         print(f"imagenb: {exc}", file=sys.stderr)

@@ -33,13 +33,15 @@ Kind = Literal["generation", "edit"]
 MAX_PROMPT_CHARS = 32_000
 _COMMON = {
     "prompt", "model", "size", "quality", "n", "background", "output_format",
-    "output_compression", "moderation", "stream", "partial_images", "complexity",
+    "output_compression", "stream", "partial_images", "complexity",
     "safety_identifier", "user", "response_format", "frame_count", "frame_duration_ms", "svg",
 }  # fmt: skip
+# The fields each body may carry: the SDK's signatures (`images.generate()`, the multipart
+# `images.edit()`, which has no `moderation`) and the OpenAPI JSON edit body, which has it.
 _FIELDS: dict[str, set[str]] = {
-    "generation": _COMMON | {"style"},
+    "generation": _COMMON | {"moderation", "style"},
     "edit-form": _COMMON | {"image", "mask", "markup", "input_fidelity"},
-    "edit-json": _COMMON | {"images", "mask", "markup", "input_fidelity"},
+    "edit-json": _COMMON | {"moderation", "images", "mask", "markup", "input_fidelity"},
 }
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
@@ -93,7 +95,11 @@ def validate(kind: Kind, raw: RawRequest) -> ImageJob:
     allowed = _FIELDS[kind if kind == "generation" else ("edit-form" if raw.form else "edit-json")]
     for name in f:
         if name not in allowed:
-            msg = f"Unrecognized request argument supplied: {name}"
+            msg = (
+                f"Unknown parameter: '{name}'."
+                if raw.form
+                else f"Unrecognized request argument supplied: {name}"
+            )
             raise invalid(msg, param=name, code="unknown_parameter")
     for name in ("response_format", "style"):
         if f.get(name) is not None:
