@@ -1,13 +1,12 @@
 """How a grid looks: the HTML table in a notebook (live, then static) and in a saved page,
 and the contact-sheet description `sheet.py` draws.
 
-Static by design: no JavaScript and no widget manager, so the last state saved in the notebook
-reads the same in JupyterLab, VS Code, Colab, nbviewer and exported HTML. Each image is one
-WebP thumbnail (at most 384 px, within `display.MAX_THUMB_BYTES`), shown at half size in its
-cell; clicking it (a `<details>` toggle, pure CSS) shows it at full thumbnail size with the
-full-resolution file's path, which lives in the store outside the notebook server's root, so
-a link to it could not be relied on there. The saved `.html` page is opened from disk, where
-`file://` links do work, so there each thumbnail links to its full file.
+Static by design: no JavaScript, no widget manager and no `<style>` block, so the last state
+saved in the notebook reads the same in JupyterLab (trusted or not), VS Code, Colab, nbviewer,
+GitHub and exported HTML. Each image is one WebP thumbnail (at most 384 px, within
+`display.MAX_THUMB_BYTES`), shown at up to 192 px in a column that shares the output's width;
+its tooltip names the size, cost and full-resolution file. The saved `.html` page is opened
+from disk, where `file://` links do work, so there each thumbnail links to its full file.
 """
 
 from __future__ import annotations
@@ -34,8 +33,11 @@ if TYPE_CHECKING:
     from .store import Store
     from .textcheck import TextCheck
 
-THUMB_PX = 384  # stored thumbnail; cells show it at CELL_PX and enlarge to it on click
+THUMB_PX = 384  # stored thumbnail; cells show it at up to CELL_PX (sharp on HiDPI screens)
 CELL_PX = 192
+PAGE_CELL_PX = 384  # a saved grid.html shows the thumbnails at full size
+SMALLEST_PX = 110  # below this a notebook grid scrolls sideways instead of shrinking
+ROW_LABEL_PX = 140
 PARTIAL_PX = 128
 # Text budgets. Escaping can make a character 6 bytes (&quot;), and one image's markup must
 # stay under 40 KB with a 37.3 KB worst-case thumbnail, so per-image text is kept short.
@@ -47,43 +49,51 @@ CAPTION_CHARS = 120
 PLACEHOLDER_CHARS = 180
 ERROR_CHARS = 300
 
-_CSS = (
-    ".imagenb-grid{font:12px/1.4 var(--jp-ui-font-family,system-ui,sans-serif);"
-    "color:var(--jp-ui-font-color1,inherit)}"
-    ".imagenb-grid table{border-collapse:separate;border-spacing:6px;margin:0}"
-    ".imagenb-grid th{font-weight:600;text-align:center;vertical-align:bottom;padding:0 2px}"
-    ".imagenb-grid th.imagenb-rowlabel{text-align:right;vertical-align:middle;max-width:160px}"
-    ".imagenb-grid th.imagenb-corner{font-weight:400;opacity:.7;vertical-align:bottom}"
-    ".imagenb-grid td{vertical-align:top;padding:0}"
-    ".imagenb-label{display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;"
-    "overflow:hidden;overflow-wrap:anywhere}"
-    ".imagenb-cell{display:flex;flex-wrap:wrap;gap:4px}"
-    ".imagenb-item{margin:0}"
-    ".imagenb-item img{display:block;border-radius:4px;height:auto}"
-    ".imagenb-ph{display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
-    "padding:6px;border:1px dashed var(--jp-border-color1,rgba(128,128,128,.6));"
-    "border-radius:4px;overflow:hidden;font-size:11px;opacity:.85;overflow-wrap:anywhere}"
-    ".imagenb-err{border:1px solid #b91c1c;color:#b91c1c;background:rgba(185,28,28,.08);"
-    "opacity:1}"
-    ".imagenb-partial{position:relative}"
-    ".imagenb-partial span{position:absolute;left:4px;top:4px;padding:0 4px;border-radius:3px;"
-    "background:rgba(0,0,0,.6);color:#fff;font-size:10px}"
-    "details.imagenb-zoom>summary{list-style:none;cursor:zoom-in}"
-    "details.imagenb-zoom>summary::-webkit-details-marker{display:none}"
-    "details.imagenb-zoom[open]>summary{cursor:zoom-out}"
-    "details.imagenb-zoom[open]>summary img{width:auto!important;height:auto!important;"
-    "max-width:none;position:relative;z-index:2;box-shadow:0 2px 12px rgba(0,0,0,.45)}"
-    ".imagenb-meta{position:relative;z-index:2;width:376px;padding:2px 4px;font-size:10px;"
-    "overflow-wrap:anywhere;background:var(--jp-layout-color1,#fff)}"
-    ".imagenb-meta code{font-size:10px}"
-    ".imagenb-cap{font-size:11px;opacity:.8;overflow-wrap:anywhere}"
-    ".imagenb-summary{margin:2px 0 6px}"
-    ".imagenb-ocr{display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;"
-    "font-size:10px;font-weight:600;color:#fff;background:#15803d}"
-    ".imagenb-ocr-fail{background:#b91c1c}"
-    ".imagenb-flag{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;"
-    "background:#b45309;color:#fff;font-weight:600;font-size:11px}"
+# Inline styles only (see display.py): nothing here can restyle another output, and an
+# untrusted notebook or GitHub shows the same layout. JupyterLab styles every output table
+# (right-aligned cells, zebra rows, a hover colour, borders and padding): each row and cell
+# states its own alignment, background and padding, which beat those rules.
+_GRID = f"{display.INK};{display.FONT}"
+_SCROLL = "overflow-x:auto;max-width:100%;padding-bottom:4px"
+_TABLE = "border-collapse:separate;border-spacing:6px;margin:0;table-layout:fixed;border:none"
+_ROW = "background:transparent!important;border:none"
+_CELL = "vertical-align:top;padding:0;border:none;background:transparent;text-align:left"
+_HEAD = (
+    "font-weight:600;text-align:center;vertical-align:bottom;padding:0 2px;border:none;"
+    "background:transparent;overflow-wrap:anywhere"
 )
+_ROWHEAD = (
+    "font-weight:600;text-align:right;vertical-align:middle;padding:0 4px 0 0;border:none;"
+    "background:transparent;overflow-wrap:anywhere"
+)
+_CORNER = "font-weight:400;opacity:.7;text-align:left;vertical-align:bottom;border:none"
+_LABEL = (
+    "display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden;"
+    "overflow-wrap:anywhere"
+)
+_BOX = "display:flex;flex-wrap:wrap;gap:4px"
+_ITEM = "margin:0;min-width:0"
+_IMG = "display:block;border-radius:4px;width:100%;height:auto;margin:0"
+_PH = (
+    "display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
+    "width:100%;padding:6px;border:1px dashed var(--jp-border-color1,rgba(128,128,128,.6));"
+    "border-radius:4px;overflow:hidden;font-size:11px;opacity:.85;overflow-wrap:anywhere"
+)
+_ERR = (
+    "display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
+    "width:100%;padding:6px;border:1px solid #b91c1c;border-radius:4px;overflow:hidden;"
+    "font-size:11px;color:#b91c1c;background:rgba(185,28,28,.08);overflow-wrap:anywhere"
+)
+_PARTIAL_TAG = (
+    "position:absolute;left:4px;top:4px;padding:0 4px;border-radius:3px;"
+    "background:rgba(0,0,0,.6);color:#fff;font-size:10px"
+)
+_CAP = "font-size:11px;opacity:.8;overflow-wrap:anywhere"
+_OCR = (
+    "display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;font-size:10px;"
+    "font-weight:600;color:#fff;background:{colour}"
+)
+_SUMMARY = "margin:2px 0 6px"
 
 
 class GridLike(Protocol):
@@ -117,48 +127,72 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     )
     head = " · ".join(esc(part) for part in (grid.plan_line, grid.progress_line()) if part)
     if preview:
-        head += f'<span class="imagenb-flag">{esc(PREVIEW_NOTICE)}</span>'
+        head += f' <span class="imagenb-flag" style="{display.FLAG}">{esc(PREVIEW_NOTICE)}</span>'
     fragment = (
-        f'<style>{_CSS}</style><div class="imagenb-grid {display.NO_MATH}" '
+        f'<div class="imagenb-grid {display.NO_MATH}" style="{_GRID}" '
         f'data-rows="{lay.shape[0]}" data-cols="{lay.shape[1]}">'
-        f'<div class="imagenb-summary">{head}</div>{body}</div>'
+        f'<div class="imagenb-summary" style="{_SUMMARY}">{head}</div>{body}</div>'
     )
     if not standalone:
         return fragment
+    return page(grid.describe(), fragment)
+
+
+def page(title: str, fragment: str) -> str:
+    """A saved grid as a complete page titled with what made it."""
+    heading = f"imagenb grid · {title}"
     return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>imagenb grid</title></head>'
-        f'<body style="margin:16px">{fragment}</body></html>'
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(clip(heading, 200))}'
+        f'</title></head><body style="margin:16px;{display.FONT}">'
+        f'<h1 style="font-size:18px;margin:0 0 8px">{esc(heading)}</h1>{fragment}</body></html>'
     )
 
 
 def _table(grid: GridLike, per_row: list[list[Item]], *, live: bool, standalone: bool) -> str:
+    """Columns share the output's width (scaled between SMALLEST_PX and the cell size); a
+    grid too wide even then scrolls sideways inside its own box."""
     lay = grid.layout
-    out = ["<table>"]
+    cell_px = PAGE_CELL_PX if standalone else CELL_PX
+    cols = max(1, len(lay.cells[0]) if lay.cells else 1)
+    label_px = ROW_LABEL_PX if lay.row_labels else 0
+    widest = label_px + cols * (cell_px + 6) + 6
+    narrowest = label_px + cols * (SMALLEST_PX + 6) + 6
+    out = [
+        f'<div class="imagenb-scroll" style="{_SCROLL}"><table style="{_TABLE};width:100%;'
+        f'max-width:{widest}px;min-width:{narrowest}px">'
+    ]
+    out.append(
+        "<colgroup>"
+        + (f'<col style="width:{label_px}px">' if label_px else "")
+        + "<col>" * cols
+        + "</colgroup>"
+    )
     if lay.col_labels:
         corner = _corner(lay.row_axis, lay.col_axis)
-        first = f'<th class="imagenb-corner">{corner}</th>' if lay.row_labels else ""
-        heads = "".join(
-            f'<th style="max-width:{CELL_PX}px">{_label(label)}</th>' for label in lay.col_labels
-        )
-        out.append(f"<thead><tr>{first}{heads}</tr></thead>")
+        first = f'<th style="{_CORNER}">{corner}</th>' if lay.row_labels else ""
+        heads = "".join(f'<th style="{_HEAD}">{_label(label)}</th>' for label in lay.col_labels)
+        out.append(f'<thead><tr style="{_ROW}">{first}{heads}</tr></thead>')
     out.append("<tbody>")
     for r, line in enumerate(lay.cells):
-        out.append("<tr>")
+        out.append(f'<tr style="{_ROW}">')
         if lay.row_labels:
             label = _label(lay.row_labels[r])
-            out.append(f'<th class="imagenb-rowlabel" scope="row">{label}</th>')
+            out.append(f'<th class="imagenb-rowlabel" scope="row" style="{_ROWHEAD}">{label}</th>')
         for cell in line:
             items = [item for row in cell for item in per_row[row]]
-            out.append(f"<td>{_cell(grid, items, live=live, standalone=standalone)}</td>")
+            out.append(f'<td style="{_CELL}">{_cell(grid, items, cell_px, live, standalone)}</td>')
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
 def _label(text: str) -> str:
     """An axis label clamped to four lines, the longer text in its tooltip."""
     title = esc(clip(text, LABEL_TITLE_CHARS))
-    return f'<div class="imagenb-label" title="{title}">{esc(clip(text, LABEL_CHARS))}</div>'
+    return (
+        f'<div class="imagenb-label" style="{_LABEL}" title="{title}">'
+        f"{esc(clip(text, LABEL_CHARS))}</div>"
+    )
 
 
 def _corner(row_axis: str | None, col_axis: str | None) -> str:
@@ -170,76 +204,95 @@ def _corner(row_axis: str | None, col_axis: str | None) -> str:
     return "<br>".join(parts)
 
 
-def _cell(grid: GridLike, items: list[Item], *, live: bool, standalone: bool) -> str:
+def _cell(grid: GridLike, items: list[Item], cell_px: int, live: bool, standalone: bool) -> str:
     if not items:
         return ""
     per_line = 1 if len(items) == 1 else 2 if len(items) <= 4 else 3
-    width = (CELL_PX - 4 * (per_line - 1)) // per_line
-    parts = [_item(grid, i, width, live=live, standalone=standalone) for i in items]
-    return f'<div class="imagenb-cell" style="width:{CELL_PX}px">{"".join(parts)}</div>'
+    width = (cell_px - 4 * (per_line - 1)) // per_line
+    share = f"calc((100% - {4 * (per_line - 1)}px) / {per_line})"
+    parts = [_item(grid, i, width, live=live, standalone=standalone, share=share) for i in items]
+    return f'<div class="imagenb-cell" style="{_BOX}">{"".join(parts)}</div>'
 
 
-def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: bool) -> str:
+def _item(
+    grid: GridLike,
+    item: Item,
+    width: int,
+    *,
+    live: bool,
+    standalone: bool,
+    share: str = "100%",
+) -> str:
+    """One image (or its placeholder) at `share` of its cell; `width` px where styles are
+    stripped."""
     w, h = item.aspect
-    height = max(24, round(width * h / max(w, 1)))
     caption = (
-        f'<div class="imagenb-cap">{esc(clip(item.caption, CAPTION_CHARS))}</div>'
+        f'<div class="imagenb-cap" style="{_CAP}">{esc(clip(item.caption, CAPTION_CHARS))}</div>'
         if item.caption
         else ""
     )
-    box = f"width:{width}px;height:{height}px"
+    box = f"aspect-ratio:{max(w, 1)}/{max(h, 1)};min-height:24px"
     if item.image is not None:
         body = _picture(grid, item, width, standalone=standalone)
     elif item.status == "error":
         text = clip(item.error or "failed", ERROR_CHARS)
         body = (
-            f'<div class="imagenb-ph imagenb-err" style="{box}" '
+            f'<div class="imagenb-ph imagenb-err" style="{_ERR};{box}" '
             f'title="{esc(clip(item.error or "", 1000))}">⚠ {esc(text)}</div>'
         )
     elif item.partial is not None and live:
         body = (
-            f'<div class="imagenb-partial"><img src="{_partial_uri(item.partial)}" '
-            f'style="{box}" alt="partial image"><span>partial</span></div>'
+            f'<div class="imagenb-partial" style="position:relative">'
+            f'<img src="{_partial_uri(item.partial)}" style="{_IMG};{box}" width="{width}" '
+            f'alt="partial image"><span style="{_PARTIAL_TAG}">partial</span></div>'
         )
     else:
         state = "waiting…" if live else "not made (the run stopped)"
         body = (
-            f'<div class="imagenb-ph" style="{box}" title="{esc(clip(item.prompt, TITLE_CHARS))}">'
+            f'<div class="imagenb-ph" style="{_PH};{box}" '
+            f'title="{esc(clip(item.prompt, TITLE_CHARS))}">'
             f"<div>{esc(clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
     badge = _check_badge(item.check) if item.image is not None else ""
-    return f'<figure class="imagenb-item" style="width:{width}px">{body}{badge}{caption}</figure>'
+    return (
+        f'<figure class="imagenb-item" style="{_ITEM};width:{share}">'
+        f"{body}{badge}{caption}</figure>"
+    )
 
 
 def _check_badge(check: TextCheck | None) -> str:
     """`✓ text CER 0.00` under a checked image, with what was read in its tooltip."""
     if check is None:
         return ""  # not checked, or (while live) the check is still running
-    kind = "" if check.passed else " imagenb-ocr-fail"
+    kind, colour = ("", "#15803d") if check.passed else (" imagenb-ocr-fail", "#b91c1c")
     tip = esc(clip(check.describe(), TITLE_CHARS))
-    return f'<div class="imagenb-ocr{kind}" title="{tip}">{esc(check.badge())}</div>'
+    style = _OCR.format(colour=colour)
+    badge = esc(check.badge())
+    return f'<div class="imagenb-ocr{kind}" style="{style}" title="{tip}">{badge}</div>'
 
 
 def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str:
+    """The thumbnail; its tooltip holds the prompt, size, cost and file. In a saved page it
+    links to the full file (file:// links work there; in a notebook the file is outside the
+    server's root)."""
     image = item.image
     assert image is not None
     uri, tw, th = grid.thumbs.get(image, THUMB_PX)
     shown_h = max(1, round(width * th / max(tw, 1)))
     alt = esc(clip(item.prompt, ALT_CHARS))
-    tag = f'<img src="{uri}" width="{width}" height="{shown_h}" alt="{alt}">'
-    title = esc(f"{clip(item.prompt, TITLE_CHARS)}\n{image.path}")
-    if standalone:
-        return f'<a href="{esc(image.path.resolve().as_uri())}" title="{title}">{tag}</a>'
+    tag = f'<img src="{uri}" width="{width}" height="{shown_h}" style="{_IMG}" alt="{alt}">'
     cost = f"${image.cost_usd or 0:.4f}"
     if image.cached:
         cost = "cached (free)"
     elif image.backend == "preview":
         cost = f"≈ {cost} if real"
-    meta = f"{image.width}x{image.height} · {cost} · <code>{esc(image.path)}</code>"
-    return (
-        f'<details class="imagenb-zoom"><summary title="{title}">{tag}</summary>'
-        f'<div class="imagenb-meta">{meta}</div></details>'
+    title = esc(
+        f"{clip(item.prompt, TITLE_CHARS)}\n{image.width}x{image.height} · {cost}\n{image.path}"
     )
+    if standalone:
+        href = esc(image.path.resolve().as_uri())
+        return f'<a href="{href}" title="{title}" style="display:block">{tag}</a>'
+    return f'<div class="imagenb-pic" title="{title}">{tag}</div>'
 
 
 def _partial_uri(data: bytes) -> str:

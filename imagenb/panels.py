@@ -27,6 +27,7 @@ from .backends.base import Partial
 from .panel_controls import Controls, explain, make
 from .panel_gallery import (
     CSS,
+    HIDE_SNAPSHOT_CSS,
     INPUT_PX,
     Gallery,
     HistoryEntry,
@@ -80,8 +81,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.running = False
         self._inputs: list[GeneratedImage] = []
         self._loaded_inputs: tuple[inputs.ImageInput, ...] = ()
-        self._last: list[GeneratedImage] = []
-        self._last_prompt: str | None = None
         self._snapshot_id = f"imagenb-panel-{uuid.uuid4().hex}"
         self._snapshot_shown = False
         self.controls = c = Controls(self._mail.locked(self._refresh))
@@ -181,7 +180,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             return widgets.HBox(list(children), layout=widgets.Layout(
                 flex_flow="row wrap", grid_gap="6px 12px", align_items="center"))  # fmt: skip
 
-        style = widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(display="none"))
+        style = widgets.HTML(
+            f"<style>{CSS}{HIDE_SNAPSHOT_CSS}</style>", layout=widgets.Layout(display="none")
+        )
         toolbar = row(self.edit_button, self.save_button, self.folder, self.history_button,
                       self.code_button, self.clear_button)  # fmt: skip
         toolbar.layout.grid_gap = "6px"
@@ -283,7 +284,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self._say("error", explain(exc))
             return
         self._seq, self.job, self.running = seq, job, True
-        self._last_prompt = req.prompt
         self.cancel_button.disabled = False
         self.progress.layout.display = ""
         self.progress.bar_style = "info"
@@ -377,7 +377,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             if self._inputs:
                 self._stop_editing()
         if images:
-            self._last = list(images)
             self._update_snapshot()
         self._refresh()
 
@@ -464,6 +463,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def _clear(self, _button: Any = None) -> None:
         self.gallery.clear()
         self._say("", "")
+        self._update_snapshot()
 
     def _toggle_code(self, change: Any) -> None:
         shown = bool(change["new"])
@@ -505,7 +505,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         for image in entry.images:
             data, fmt = thumb(image, config.current().thumbnail_px)
             self.gallery.add(image, data, fmt, (self._seq, image.variant))
-        self._last, self._last_prompt = list(entry.images), entry.prompt
         self._update_snapshot()
         self.progress.layout.display = "none"
         self.status.value = ""
@@ -526,7 +525,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._snapshot_shown = True
 
     def _snapshot(self) -> dict[str, str]:
-        return snapshot_bundle(self._last, self._last_prompt)
+        return snapshot_bundle(self.gallery.images)
 
     def _update_snapshot(self) -> None:
         if self._snapshot_shown:

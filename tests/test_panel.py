@@ -373,13 +373,15 @@ def test_widget_state_holds_no_key_and_no_large_image(fake: Any) -> None:
     assert "sk-test" not in repr(p) and "sk-test" not in json.dumps(p._snapshot())
 
 
-def test_snapshot_shows_the_last_results_as_static_html(fake: Any) -> None:
+def test_snapshot_shows_the_whole_gallery_as_static_html(fake: Any) -> None:
     p = _panel(quality="low", n=2)
     assert "no results yet" in p._snapshot()["text/html"]
     _generate(p, "two <i>moons</i>")
+    _generate(p, "a third moon")
     html = p._snapshot()["text/html"]
-    assert html.count("<img ") == 2 and "two &lt;i&gt;moons&lt;/i&gt;" in html
-    assert "imagenb-snapshot" in html and ":has(.imagenb-panel)" in html
+    assert html.count("<img ") == 4 and "two &lt;i&gt;moons&lt;/i&gt;" in html
+    assert "a third moon" in html and "4 image(s) in the gallery" in html
+    assert "imagenb-snapshot" in html and "<style" not in html  # inline styles only
     images = [part.split('"')[0] for part in html.split("base64,")[1:]]
     assert all(len(base64.b64decode(i)) <= MAX_STATE_IMAGE for i in images)
 
