@@ -4,10 +4,10 @@ restyles another, and notebook 06's six-script grid fits a 1280 px window.
 
 A notebook is executed headless on the offline preview backend (the outputs users get:
 image card, ImageSet, live and static grid, storyboard, the panel's static snapshot, the
-progress line, shown by the set's cell) and saved unsigned, so JupyterLab opens it untrusted. The same outputs are
-also run through a GitHub-like sanitizer (no `<style>`, no `<script>`, no event handlers, no
-classes or ids; inline styles kept) and opened as a plain page. Screenshots go to
-test-artifacts/looks-*.png.
+progress line the set's cell shows) and saved unsigned, so JupyterLab opens it untrusted.
+The same outputs are also run through a GitHub-like sanitizer (no `<style>`, no `<script>`,
+no event handlers, no classes or ids; inline styles kept) and opened as a plain page.
+Screenshots go to test-artifacts/looks-*.png.
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ CELLS = [
 TAGS = [tag for tag, _ in CELLS]
 
 # Per figure: its box, the image's box and the caption's box (page coordinates)
-_FIGURES = """root => [...root.querySelectorAll('figure')].filter(f => f.querySelector('figcaption'))
+_FIGURES = """root => [...root.querySelectorAll('figure')]
+    .filter(f => f.querySelector('figcaption'))
     .map(f => { const r = e => { const b = e.getBoundingClientRect();
                                  return [b.left, b.top, b.right, b.bottom]; };
                 return {fig: r(f), img: r(f.querySelector('img')),
-                        cap: r(f.querySelector('figcaption')), set: !!f.closest('[data-set]')}; })"""
+                        cap: r(f.querySelector('figcaption'))}; })"""
 _GRID = """table => { const box = table.parentElement; const out = table.closest('%s');
     const rows = [...table.querySelectorAll('tr')];
     return {table: table.getBoundingClientRect().width, box: box.clientWidth,
@@ -65,7 +66,8 @@ _GRID = """table => { const box = table.parentElement; const out = table.closest
             heads: [...table.querySelectorAll('thead th')].slice(1)
                       .map(t => getComputedStyle(t).textAlign),
             backgrounds: rows.map(r => getComputedStyle(r).backgroundColor),
-            imgs: [...table.querySelectorAll('img')].map(i => i.getBoundingClientRect().width)}; }"""
+            imgs: [...table.querySelectorAll('img')]
+                      .map(i => i.getBoundingClientRect().width)}; }"""
 _CLEAR = "rgba(0, 0, 0, 0)"
 
 
@@ -164,7 +166,7 @@ class _GitHubLike(HTMLParser):
     `<script>`, `<iframe>` and their content, event handlers, `class`, `id` and `data-*`
     attributes; keeps inline styles (as the task's bar sets it)."""
 
-    DROP = {"style", "script", "iframe", "object", "embed"}
+    DROP = frozenset({"style", "script", "iframe", "object", "embed"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=False)
@@ -261,7 +263,7 @@ def test_two_outputs_do_not_change_each_others_computed_style(
     tab = browser.new_page(viewport={"width": 1280, "height": 1600})
 
     def styles(shown: dict[str, str], tag: str) -> list[str]:
-        body = "".join(f'<div id="out-{t}" style="width:1000px">{h}</div>' for t, h in shown.items())
+        body = "".join(f'<div id="out-{t}" style="width:900px">{h}</div>' for t, h in shown.items())
         tab.set_content(f'<!DOCTYPE html><meta charset="utf-8"><body>{body}</body>')
         result: list[str] = tab.locator(f"#out-{tag}").evaluate(_STYLES)
         return result
