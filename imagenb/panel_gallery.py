@@ -62,8 +62,7 @@ CSS = """
  background:var(--jp-layout-color1,#fff);width:188px;box-sizing:border-box}
 .ipanel-card.ipanel-selected{border-color:var(--jp-brand-color1,#1976d2);
  box-shadow:0 0 0 2px var(--jp-brand-color2,#64b5f6)}
-.ipanel-thumb{border-radius:5px;background:repeating-conic-gradient(
- rgba(128,128,128,.18) 0% 25%,transparent 0% 50%) 50%/16px 16px}
+.ipanel-thumb{border-radius:5px;background:var(--jp-layout-color2,#f3f3f3)}
 .ipanel-caption{font-size:11px;line-height:1.35;color:var(--jp-ui-font-color2,#555);
  overflow-wrap:anywhere}
 .ipanel-caption .p{color:var(--jp-ui-font-color1,#222);display:-webkit-box;
@@ -443,11 +442,17 @@ def load_history(limit: int = HISTORY_ENTRIES) -> list[tuple[HistoryEntry, bytes
 # The snapshot follows the panel's widget output. A live panel hides it (a rule in the
 # panel's own `<style>`, which exists only while the widget is live); everywhere else (a
 # reopened notebook without a kernel, an untrusted copy, GitHub) it shows the gallery as it
-# was, styled inline only.
+# was, styled inline only. Its one `<style>` rule styles nothing: in a trusted notebook with
+# no kernel it hides the dead widget output just before it ("Error displaying widget");
+# where it is stripped, that output shows the widget's one line of text instead.
 SNAPSHOT_MAX = 24  # newest images kept in the snapshot (each at most ~40 KB)
 HIDE_SNAPSHOT_CSS = (
     ".jp-OutputArea-child:has(.imagenb-panel)+.jp-OutputArea-child:has(.imagenb-snapshot)"
     "{display:none}"
+)
+HIDE_DEAD_WIDGET = (
+    "<style>.jp-OutputArea-child:not(:has(.imagenb-panel)):has(+.jp-OutputArea-child "
+    ".imagenb-snapshot){display:none}</style>"
 )
 _SNAPSHOT = (
     "border:1px dashed var(--jp-border-color1,#bbb);border-radius:10px;padding:10px 12px;"
@@ -477,7 +482,7 @@ def snapshot_bundle(images: Sequence[GeneratedImage]) -> dict[str, str]:
         plain = head
     return {
         "text/html": (
-            f'<div class="imagenb-snapshot" style="{_SNAPSHOT}">'
+            f'{HIDE_DEAD_WIDGET}<div class="imagenb-snapshot" style="{_SNAPSHOT}">'
             f'<div class="imagenb-snapshot-head" style="{_SNAPSHOT_HEAD}">{esc(head)}</div>'
             f"{body}</div>"
         ),

@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from . import api, catalog, config, errors, inputs
 from .backends.base import Partial
+from .panel_clipboard import copy_to_clipboard, load_magics
 from .panel_controls import Controls, explain, make
 from .panel_gallery import (
     CSS,
@@ -57,6 +58,18 @@ def panel(**defaults: Any) -> Panel:
     return Panel(**defaults)
 
 
+def cancelled_text(arrived: int, total: int) -> str:
+    """What a cancel left: said plainly, with what the store now holds."""
+    noun = "image" if total == 1 else "images"
+    if arrived == 0:
+        return f"Cancelled: none of the {total} {noun} had arrived."
+    rest = total - arrived
+    return (
+        f"Cancelled: {arrived} of {total} {noun} arrived and are in the store; the same "
+        f"request again asks only for the other {rest}."
+    )
+
+
 def _html(kind: str, text: str) -> str:
     return f'<div class="ipanel-box {kind}">{html.escape(text)}</div>'
 
@@ -83,7 +96,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._loaded_inputs: tuple[inputs.ImageInput, ...] = ()
         self._snapshot_id = f"imagenb-panel-{uuid.uuid4().hex}"
         self._snapshot_shown = False
-        self.controls = c = Controls(self._mail.locked(self._refresh))
+        self._message_kind = ""
+        self.controls = c = Controls(self._mail.locked(self._controls_changed))
         for name in _CONTROLS:  # the panel's own attributes too: `p.prompt.value = ...`
             setattr(self, name, getattr(c, name))
         self._build_run()
@@ -168,6 +182,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             widgets.Textarea, "ipanel-code", rows=4,
             layout=widgets.Layout(width="100%", display="none"),
         )  # fmt: skip
+        self.clipboard = widgets.Output(layout=widgets.Layout(display="none"))
         self.results_title = make(widgets.HTML, "ipanel-results-title", layout={"width": "100%"})
         self.edit_button.on_click(self._mail.locked(self._edit))
         self.save_button.on_click(self._mail.locked(self._save))
@@ -198,6 +213,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.results_title,
             toolbar,
             self.code,
+            self.clipboard,
             self.history.box,
             self.gallery.viewer.box,
             self.gallery.box,
@@ -252,7 +268,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             f"Edit {count} image{'' if count == 1 else 's'}" if count else "Generate"
         )
         self.generate_button.icon = "pencil-alt" if count else "magic"
-        self.generate_button.disabled = self.running or not self.prompt.value.strip()
+        problem = self.controls.problem(self._loaded_inputs)
+        self.generate_button.disabled = self.running or problem is not None
         self.prompt.placeholder = (
             "Describe the change: “make it night”, “add a red kite”…"
             if count
@@ -262,6 +279,13 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.estimate.value = self.controls.estimate_html(self._loaded_inputs)
         if self.code_button.value:
             self.code.value = self.code_text()
+
+    def _controls_changed(self) -> None:
+        """A settled message ("Reloaded…", "Saved…") describes the controls as they were:
+        drop it once they change, so it never sits under a new problem."""
+        if self._message_kind in ("ok", "info") and not self.running:
+            self._say("", "")
+        self._refresh()
 
     # --- generate / cancel --------------------------------------------------------------------
 
@@ -329,7 +353,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.preview.format = fmt
             self.preview.value = data
             self.preview.layout.display = ""
-        self.preview.tooltip = f"image {partial.slot + 1}: partial {partial.index + 1}"
+        # No `tooltip` here: ipywidgets' Image has no `description`, and its view reads
+        # `description.length` when a tooltip is set ("Error setting state" in the console).
 
     def _show_progress(self) -> None:
         job = self.job
@@ -364,11 +389,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._show_progress()
         if job.future.cancelled():
             self.progress.bar_style = "warning"
-            self._say(
-                "info",
-                f"Cancelled: {len(images)} of {run.total} image(s) arrived; they are in the "
-                "store, so the same request again asks only for the rest.",
-            )
+            self._say("info", cancelled_text(len(images), run.total))
         elif failures:
             self.progress.bar_style = "danger"
             self._say("error", *(explain(e) for e in dict.fromkeys(failures)))
@@ -383,6 +404,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     # --- messages -----------------------------------------------------------------------------
 
     def _say(self, kind: str, *lines: str) -> None:
+        self._message_kind = kind if any(lines) else ""
         self.message.value = "".join(_html(kind, line) for line in lines if line)
 
     # --- gallery actions ----------------------------------------------------------------------
@@ -469,6 +491,10 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         shown = bool(change["new"])
         self.code.layout.display = "" if shown else "none"
         self.code.value = self.code_text() if shown else ""
+        if shown:
+            load_magics()
+            copy_to_clipboard(self.clipboard, self.code.value)
+            self._say("ok", "Copied to the clipboard: paste it into a new cell.")
 
     # --- history ------------------------------------------------------------------------------
 
