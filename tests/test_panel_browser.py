@@ -169,7 +169,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
         panel.locator(".ipanel-code-button").click()
         code = panel.locator(".ipanel-code textarea")
         expect(code).to_have_value(
-            re.compile(r"^%%imagegen -m gpt-image-2 -s auto -q low -n 1 -f png\n")
+            re.compile(r"^%load_ext imagenb\n%imagegen -m gpt-image-2 -s auto -q low -n 1 -f png ")
         )
         _shot(page, "code", panel)
         assert not [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
