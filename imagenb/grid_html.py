@@ -12,25 +12,18 @@ from disk, where `file://` links do work, so there each thumbnail links to its f
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import io
-import os
-import threading
-import time
 from collections.abc import Sequence, Sized
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import display
 from .display import PREVIEW_NOTICE, clip, esc
-from .engine import loop
 from .sheet import Sheet, Tile
 
 if TYPE_CHECKING:
-    from .api import Job
     from .frames import Layout
+    from .grid_view import Thumbnails
     from .grids import Item
-    from .results import GeneratedImage
-    from .store import Store
     from .textcheck import TextCheck
 
 THUMB_PX = 384  # stored thumbnail; cells show it at up to CELL_PX (sharp on HiDPI screens)
@@ -125,22 +118,53 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     preview = any(
         i.image is not None and i.image.backend == "preview" for items in per_row for i in items
     )
-    head = " · ".join(esc(part) for part in (grid.plan_line, grid.progress_line()) if part)
+    head = esc(readable_summary([i for items in per_row for i in items], live=live))
+    run_state = esc(" · ".join(part for part in (grid.plan_line, grid.progress_line()) if part))
     if preview:
         head += f' <span class="imagenb-flag" style="{display.FLAG}">{esc(PREVIEW_NOTICE)}</span>'
     fragment = (
         f'<div class="imagenb-grid {display.NO_MATH}" style="{_GRID}" '
         f'data-rows="{lay.shape[0]}" data-cols="{lay.shape[1]}">'
-        f'<div class="imagenb-summary" style="{_SUMMARY}">{head}</div>{body}</div>'
+        f'<div class="imagenb-summary" style="{_SUMMARY}" title="{run_state}">{head}</div>'
+        f"{body}</div>"
     )
     if not standalone:
         return fragment
     return page(grid.describe(), fragment)
 
 
+def readable_summary(items: Sequence[Item], *, live: bool) -> str:
+    """`6 images · 4 new ($0.0240) · 2 from the store (free) · 1 failed`, in words a reader
+    follows without knowing how runs work (`progress_line` keeps the run's own figures)."""
+    total = len(items)
+    made = [i.image for i in items if i.image is not None]
+    new = [m for m in made if not m.cached]
+    cached = len(made) - len(new)
+    failed = sum(1 for i in items if i.status == "error")
+    missing = total - len(made) - failed
+    parts = [f"{total} image{'' if total == 1 else 's'}"]
+    if new:
+        usd = sum(m.cost_usd or 0.0 for m in new)
+        if all(m.backend == "preview" for m in new):
+            parts.append(f"{len(new)} new previews (free; ≈ ${usd:.4f} if real)")
+        else:
+            est = " est." if any(m.cost_is_estimate for m in new) else ""
+            parts.append(f"{len(new)} new (${usd:.4f}{est})")
+    if cached:
+        parts.append(f"{'all ' if cached == total else ''}{cached} from the store (free)")
+    if failed:
+        parts.append(f"{failed} failed")
+    if missing:
+        parts.append(f"{missing} still coming" if live else f"{missing} not made")
+    return " · ".join(parts)
+
+
 def page(title: str, fragment: str) -> str:
-    """A saved grid as a complete page titled with what made it."""
-    heading = f"imagenb grid · {title}"
+    """A saved grid as a complete page titled with what made it and when."""
+    import datetime
+
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    heading = f"imagenb grid · {title} · saved {when}"
     return (
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(clip(heading, 200))}'
         f'</title></head><body style="margin:16px;{display.FONT}">'
@@ -336,125 +360,3 @@ def _tile(item: Item) -> Tile:
     if item.status == "error":
         return Tile(None, w, h, text=item.error or "failed", error=True, caption=item.caption)
     return Tile(None, w, h, text=f"not made: {item.prompt}", caption=item.caption)
-
-
-# --- thumbnails -------------------------------------------------------------------------------
-
-
-class Thumbnails:
-    """Data URIs of store thumbnails (`display.thumbnail`, cached on disk by the store), kept
-    in memory too, so a redraw re-encodes nothing."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._memo: dict[str, tuple[str, int, int]] = {}
-
-    def get(self, image: GeneratedImage, px: int) -> tuple[str, int, int]:
-        """`(data URI, width, height)` of `image`'s thumbnail with its long edge at most `px`."""
-        memo = f"{image.path}-{px}"
-        if memo not in self._memo:
-            cache = self._store.thumb_path(image.path, px, display.thumbnail_format())
-            data, mime = display.thumbnail(image.path, px, cache)
-            scale = min(1.0, px / max(image.width, image.height, 1))
-            uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-            self._memo[memo] = (uri, round(image.width * scale), round(image.height * scale))
-        return self._memo[memo]
-
-    def prefetch(self, images: Sequence[GeneratedImage], px: int) -> None:
-        """Make missing thumbnails on a few threads (Pillow decodes without the GIL): the
-        first view of 64 new 2560x1440 images is CPU-bound."""
-        todo = [i for i in images if f"{i.path}-{px}" not in self._memo]
-        if len(todo) < 2:
-            return
-        workers = min(8, os.cpu_count() or 2, len(todo))
-        with concurrent.futures.ThreadPoolExecutor(workers, "imagenb-thumbs") as pool:
-            for _ in pool.map(lambda image: self.get(image, px), todo):
-                pass
-
-
-# --- notebook glue ----------------------------------------------------------------------------
-
-
-class LiveView:
-    """Keeps a notebook view of a running grid current. Redraws happen only when the grid
-    changed, at most every 0.25 s, and slower for big grids so the front end gets at most
-    ~400 KB/s (Jupyter drops IOPub output above 1 MB/s); the last redraw is always sent."""
-
-    MIN_INTERVAL = 0.25
-    BYTES_PER_S = 400_000
-
-    def __init__(self, grid: GridLike, view: NotebookView) -> None:
-        self.grid = grid
-        self.view = view
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._last: tuple[float, float, tuple[int, ...]] = (0.0, -1.0, ())  # when, gap, version
-        view.show(render(grid, live=True), repr(grid))
-
-    def refresh(self, *, force: bool = False) -> None:
-        with self._lock:
-            when, gap, seen = self._last
-            version = self.grid.version()
-            if not force and (version == seen or time.monotonic() - when < gap):
-                return
-            text = render(self.grid, live=not self.grid.finished)
-            self.view.update(text, repr(self.grid))
-            self._last = (
-                time.monotonic(),
-                max(self.MIN_INTERVAL, len(text) / self.BYTES_PER_S),
-                version,
-            )
-
-    def follow(self, job: Job) -> None:
-        """Redraw from a background thread (`wait=False`). Started from the running cell, so
-        the kernel attributes its output to that cell."""
-
-        def run() -> None:
-            try:
-                loop.wait(job.future, tick=self.refresh)
-            except BaseException:  # a failed or cancelled run shows in its cells
-                pass
-            finally:
-                self.refresh(force=True)
-
-        self._thread = threading.Thread(target=run, name="imagenb-grid-view", daemon=True)
-        self._thread.start()
-
-    def wait(self, job: Job) -> None:
-        """Block until `job` is done (interruptibly), redrawing unless a thread already does."""
-        if self._thread is not None:
-            loop.wait(job.future, settled=job.run.settled)
-            self._thread.join()
-            return
-        try:
-            loop.wait(job.future, tick=self.refresh, settled=job.run.settled)
-        finally:
-            self.refresh(force=True)
-
-
-class NotebookView:
-    """An HTML output updated in place by `display_id`; what stays in the notebook is the last
-    update, plain HTML."""
-
-    def __init__(self) -> None:
-        self._handle: Any = None
-        self._count: int | None = None
-
-    def show(self, html: str, plain: str) -> None:
-        from IPython import get_ipython
-        from IPython.display import display
-
-        shell = get_ipython()
-        self._count = getattr(shell, "execution_count", None)
-        self._handle = display({"text/html": html, "text/plain": plain}, raw=True, display_id=True)
-
-    def update(self, html: str, plain: str) -> None:
-        if self._handle is not None:
-            self._handle.update({"text/html": html, "text/plain": plain}, raw=True)
-
-    def in_current_cell(self) -> bool:
-        """True while the cell that showed this view is still the one running."""
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        return shell is not None and getattr(shell, "execution_count", None) == self._count

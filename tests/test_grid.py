@@ -395,3 +395,14 @@ def test_cli_grid_writes_a_sheet(fake, tmp_path, capsys):
     assert "use a .png" in capsys.readouterr().err and fake.stats.image_requests == 12
     assert cli.main(["grid", str(csv), "--estimate", "-q", "low", "-o", str(out)]) == 0
     assert "12 image(s)" in capsys.readouterr().out and fake.stats.image_requests == 12
+
+
+def test_summary_line_reads_in_words_and_the_page_is_titled(fake, tmp_path):
+    g = ig.grid(["a red fox", "a blue fox"], quality="low", size="square")
+    html = g._html(live=False)
+    assert ">2 images · 2 new ($" in html and "already in the store" not in html.split("title=")[0]
+    again = ig.grid(["a red fox", "a blue fox"], quality="low", size="square")
+    assert ">2 images · all 2 from the store (free)<" in again._html(live=False)
+    page = (again.save(tmp_path / "grid.html"))[0].read_text()
+    assert "<h1" in page and "gpt-image-2" in page and "<style" not in page
+    assert 'width="384"' in page  # larger images than in a notebook (192 px)
