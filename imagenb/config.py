@@ -59,6 +59,21 @@ class Config:
     timeout_s: float = 600.0  # the SDK's own; an answer after it is paid for but lost
     max_attempts: int = 6
 
+    def __repr__(self) -> str:
+        """One setting a line (no mid-word wrapping in a notebook), the key as `<set>`, and
+        which backend `auto` means right now."""
+        lines = [f"    {name}={value!r}," for name, value in self.public().items()]
+        try:
+            from .backends import registry
+
+            live = registry.resolve_name(self)
+        except Exception:  # a repr never raises; a bad setting shows when it is used
+            live = None
+        if live is not None:
+            note = "the live backend" if live == self.backend else f"{self.backend}: {live} now"
+            lines[0] += f"  # {note}"
+        return "Config(\n" + "\n".join(lines) + "\n)"
+
     def public(self) -> dict[str, Any]:
         """The settings as plain values, the key reduced to whether it is set."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -224,3 +224,15 @@ def test_thumbnail_of_a_big_noisy_png_is_small(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(data)) as thumb:
         assert thumb.size == (256, 144) and mime == f"image/{thumb.format.lower()}"
     assert len(data) <= display.MAX_THUMB_BYTES
+
+
+def test_config_repr_is_one_setting_a_line_and_names_the_live_backend() -> None:
+    from imagenb import config
+
+    text = repr(config.configure())
+    lines = text.splitlines()
+    assert lines[0] == "Config(" and lines[-1] == ")" and len(lines) == 13  # one a line
+    assert lines[1] == "    backend='auto',  # auto: preview now"  # no key in the test env
+    assert "    budget_usd=None," in lines
+    key = repr(config.configure(backend="preview", api_key="sk-test-secret-value"))
+    assert "# the live backend" in key and "sk-test" not in key and "'<set>'" in key
