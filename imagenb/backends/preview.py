@@ -6,9 +6,9 @@ dry-runs behave as they would with the real model, and it is unmistakably marked
 in the prompt (`a sign that says "OPEN"`) is drawn large and centred, so text checks
 (`check_text`, `best_of`) can be tried offline; style words and the quality change the
 backdrop visibly (`preview_style`), so grids of styles or qualities teach offline.
-Colours come from the request key, so equal requests give byte-identical files (no timestamps, no `optimize`), and different
-variants look different. The bill is the estimate of what the
-real call would cost, flagged as an estimate.
+Colours come from the request key, so equal requests give byte-identical files (no
+timestamps, no `optimize`), and different variants look different. The bill is the estimate
+of what the real call would cost, flagged as an estimate.
 
 Everything is drawn at low resolution or with Pillow's C operations (gradients, resizes,
 pastes): a 3840x2160 PNG takes a fraction of a second, off the event loop.
