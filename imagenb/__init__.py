@@ -26,7 +26,7 @@ _EXPORTS = {
     "Grid": "imagenb.grids",
     "prompt_matrix": "imagenb.frames",
     "check_text": "imagenb.textcheck",
-    "TextCheck": "imagenb.textcheck",
+    "TextCheck": "imagenb.textmatch",
     "storyboard": "imagenb.storyboards",
     "Storyboard": "imagenb.storyboards",
     "panel": "imagenb.panels",
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
-    from .textcheck import TextCheck, check_text
+    from .textcheck import check_text
+    from .textmatch import TextCheck
 
 
 def __getattr__(name: str) -> Any:

@@ -177,6 +177,6 @@ def _validated(cfg: Config) -> Config:
 
 
 def _is_plugin(name: str) -> bool:
-    from .backends import registry
+    from .backend_names import available
 
-    return name in registry.available()
+    return name in available()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .frames import Layout
     from .grid_view import Thumbnails
     from .grids import Item
-    from .textcheck import TextCheck
+    from .textmatch import TextCheck
 
 THUMB_PX = 384  # stored thumbnail; cells show it at up to CELL_PX (sharp on HiDPI screens)
 CELL_PX = 192

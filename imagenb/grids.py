@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .cost import Estimate
     from .grid_view import LiveView, NotebookView, Thumbnails
-    from .textcheck import TextCheck
+    from .textmatch import TextCheck
 
 MAX_IMAGES = 10_000  # more than this is a mistake to refuse, not a bill to run up
 MODES = ("live", "batch")

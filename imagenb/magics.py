@@ -255,13 +255,12 @@ def register(ipython: Any) -> None:
 
 
 def _config_for(backend: str | None) -> Config:
-    from . import config
-    from .backends import registry
+    from . import backend_names, config
 
     cfg = config.current()
     if backend is None or backend == cfg.backend:
         return cfg
-    known = ("auto", *registry.available())
+    known = ("auto", *backend_names.available())
     if backend not in known:
         raise InvalidRequest(f"--backend {backend!r} is unknown; choose one of: {', '.join(known)}")
     return replace(cfg, backend=backend)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .store import StoredImage
-    from .textcheck import TextCheck
+    from .textmatch import TextCheck
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,13 +18,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import ocr
 from .errors import InvalidRequest
-from .textmatch import MATCHES, expected_lines, resolve_lang, score
+from .textmatch import DEFAULT_MAX_CER, MATCHES, TextCheck, expected_lines, resolve_lang, score
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,49 +32,11 @@ if TYPE_CHECKING:
 
     from .results import GeneratedImage
 
-DEFAULT_MAX_CER = 0.1
 COLUMNS = ("path", "expected", "lang", "ocr_text", "cer", "pass", "ocr_full")
 _CACHE_SIZE = 4096
 
 
 # --- checking ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextCheck:
-    """How the text of one image read: `text` is what was read where the expected text
-    should be, `full_text` everything read (in the best view), `cer` the character error
-    rate and `passed` whether it is at most `max_cer`. `error` says why no reading was made."""
-
-    expected: str
-    lang: str
-    text: str
-    cer: float
-    passed: bool
-    max_cer: float = DEFAULT_MAX_CER
-    full_text: str = ""
-    view: str = ""
-    seconds: float = 0.0
-    error: str | None = None
-
-    def badge(self, *, symbols: bool = True) -> str:
-        """`✓ text CER 0.00`, `✗ text CER 0.45` (without `symbols`, for fonts that lack
-        them: `text ok, CER 0.00`, `text wrong, CER 0.45`), or `text check failed`."""
-        if self.error is not None:
-            return "text check failed"
-        if symbols:
-            return f"{'✓' if self.passed else '✗'} text CER {self.cer:.2f}"
-        return f"text {'ok' if self.passed else 'wrong'}, CER {self.cer:.2f}"
-
-    def describe(self) -> str:
-        """One line for tooltips and text displays."""
-        if self.error is not None:
-            return f"text check failed: {self.error}"
-        verdict = "pass" if self.passed else "fail"
-        return (
-            f"{verdict} (CER {self.cer:.2f}, limit {self.max_cer:.2f}, {self.lang}): expected "
-            f"{self.expected!r}, read {self.text!r}"
-        )
 
 
 def check_image(

@@ -16,10 +16,12 @@ import collections
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .errors import InvalidRequest
 
 MATCHES = ("contains", "exact")
+DEFAULT_MAX_CER = 0.1
 _ALIASES = {
     "en": "eng", "english": "eng", "latin": "eng",
     "ja": "jpn", "japanese": "jpn",
@@ -196,3 +198,40 @@ def score(lines: Sequence[str], reading: str, lang: str, match: str) -> tuple[fl
         edits += distance
         spans.append(text[start:end])
     return edits / sum(len(line) for line in lines), "\n".join(spans)
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """How the text of one image read: `text` is what was read where the expected text
+    should be, `full_text` everything read (in the best view), `cer` the character error
+    rate and `passed` whether it is at most `max_cer`. `error` says why no reading was made."""
+
+    expected: str
+    lang: str
+    text: str
+    cer: float
+    passed: bool
+    max_cer: float = DEFAULT_MAX_CER
+    full_text: str = ""
+    view: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+
+    def badge(self, *, symbols: bool = True) -> str:
+        """`✓ text CER 0.00`, `✗ text CER 0.45` (without `symbols`, for fonts that lack
+        them: `text ok, CER 0.00`, `text wrong, CER 0.45`), or `text check failed`."""
+        if self.error is not None:
+            return "text check failed"
+        if symbols:
+            return f"{'✓' if self.passed else '✗'} text CER {self.cer:.2f}"
+        return f"text {'ok' if self.passed else 'wrong'}, CER {self.cer:.2f}"
+
+    def describe(self) -> str:
+        """One line for tooltips and text displays."""
+        if self.error is not None:
+            return f"text check failed: {self.error}"
+        verdict = "pass" if self.passed else "fail"
+        return (
+            f"{verdict} (CER {self.cer:.2f}, limit {self.max_cer:.2f}, {self.lang}): expected "
+            f"{self.expected!r}, read {self.text!r}"
+        )

@@ -20,7 +20,7 @@ from imagenb.backends import preview
 from imagenb.errors import BudgetExceeded, InvalidRequest
 from imagenb.request import build
 from imagenb.results import GeneratedImage
-from imagenb.textcheck import TextCheck
+from imagenb.textmatch import TextCheck
 
 # (language, text, a misspelling a model might make); each misspelling is > 10% CER away
 SCRIPTS = [

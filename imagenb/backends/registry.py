@@ -3,29 +3,12 @@ resolve `auto`: `openai` when a key is configured, else `preview`."""
 
 from __future__ import annotations
 
-from functools import cache
 from importlib import import_module
-from importlib.metadata import entry_points
 
+from ..backend_names import available
 from ..config import Config
 from ..errors import InvalidRequest
 from .base import Backend
-
-GROUP = "imagenb.backends"
-# The same targets as pyproject's entry points, for a source tree that is not installed.
-_BUILTIN = {
-    "openai": "imagenb.backends.openai_backend:OpenAIBackend",
-    "preview": "imagenb.backends.preview:PreviewBackend",
-    "replay": "imagenb.backends.replay:ReplayBackend",
-}
-
-
-@cache
-def available() -> dict[str, str]:
-    """Backend name -> `module:Class`, from installed entry points over the built-ins."""
-    found = dict(_BUILTIN)
-    found.update({ep.name: ep.value for ep in entry_points(group=GROUP)})
-    return found
 
 
 def resolve_name(config: Config) -> str:
