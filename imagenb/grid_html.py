@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .frames import Layout
     from .grid_view import Thumbnails
     from .grids import Item
+    from .results import GeneratedImage
     from .textmatch import TextCheck
 
 THUMB_PX = 384  # stored thumbnail; cells show it at up to CELL_PX (sharp on HiDPI screens)
@@ -238,6 +239,36 @@ def _cell(grid: GridLike, items: list[Item], cell_px: int, live: bool, standalon
     return f'<div class="imagenb-cell" style="{_BOX}">{"".join(parts)}</div>'
 
 
+ANNOTATIONS = ("{cost}", "{latency}", "{cer}", "{status}")
+
+
+def annotate(caption: str, item: Item) -> str:
+    """Fill a caption template's result fields once the image is there: `{cost}` (what this
+    image cost, "cached (free)" from the store), `{latency}`, `{cer}` (text check) and
+    `{status}`. Row columns were filled earlier (`frames.captions`)."""
+    if "{" not in caption:
+        return caption
+    image = item.image
+    cost = latency = cer = ""
+    if image is not None:
+        cost = _cost_text(image)
+        latency = f"{image.latency_s:.1f} s" if image.latency_s and not image.cached else ""
+    if item.check is not None:
+        cer = f"CER {item.check.cer:.2f}"
+    values = dict(zip(ANNOTATIONS, (cost, latency, cer, item.status), strict=True))
+    for token, value in values.items():
+        caption = caption.replace(token, value)
+    return caption
+
+
+def _cost_text(image: GeneratedImage) -> str:
+    if image.cached:
+        return "cached (free)"
+    if image.backend == "preview":
+        return f"≈ ${image.cost_usd or 0:.4f} if real"
+    return f"${image.cost_usd or 0:.4f}"
+
+
 def _item(
     grid: GridLike,
     item: Item,
@@ -250,9 +281,10 @@ def _item(
     """One image (or its placeholder) at `share` of its cell; `width` px where styles are
     stripped."""
     w, h = item.aspect
+    text = annotate(item.caption, item)
     caption = (
-        f'<div class="imagenb-cap" style="{_CAP}">{esc(clip(item.caption, CAPTION_CHARS))}</div>'
-        if item.caption
+        f'<div class="imagenb-cap" style="{_CAP}">{esc(clip(text, CAPTION_CHARS))}</div>'
+        if text
         else ""
     )
     box = f"aspect-ratio:{max(w, 1)}/{max(h, 1)};min-height:24px"
@@ -305,11 +337,7 @@ def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str
     shown_h = max(1, round(width * th / max(tw, 1)))
     alt = esc(clip(item.prompt, ALT_CHARS))
     tag = f'<img src="{uri}" width="{width}" height="{shown_h}" style="{_IMG}" alt="{alt}">'
-    cost = f"${image.cost_usd or 0:.4f}"
-    if image.cached:
-        cost = "cached (free)"
-    elif image.backend == "preview":
-        cost = f"≈ {cost} if real"
+    cost = _cost_text(image)
     title = esc(
         f"{clip(item.prompt, TITLE_CHARS)}\n{image.width}x{image.height} · {cost}\n{image.path}"
     )
@@ -353,10 +381,11 @@ def sheet_of(grid: GridLike) -> Sheet:
 
 def _tile(item: Item) -> Tile:
     w, h = item.aspect
+    text = annotate(item.caption, item)
     if item.image is not None:
         badge = item.check.badge(symbols=False) if item.check is not None else ""
-        caption = " · ".join(part for part in (badge, item.caption) if part)
+        caption = " · ".join(part for part in (badge, text) if part)
         return Tile(item.image.path, w, h, caption=caption)
     if item.status == "error":
-        return Tile(None, w, h, text=item.error or "failed", error=True, caption=item.caption)
-    return Tile(None, w, h, text=f"not made: {item.prompt}", caption=item.caption)
+        return Tile(None, w, h, text=item.error or "failed", error=True, caption=text)
+    return Tile(None, w, h, text=f"not made: {item.prompt}", caption=text)

@@ -406,3 +406,14 @@ def test_summary_line_reads_in_words_and_the_page_is_titled(fake, tmp_path):
     page = (again.save(tmp_path / "grid.html"))[0].read_text()
     assert "<h1" in page and "gpt-image-2" in page and "<style" not in page
     assert 'width="384"' in page  # larger images than in a notebook (192 px)
+
+
+def test_caption_template_annotates_each_cell_with_its_cost_and_latency(fake):
+    frame = ig.prompt_matrix("a {subject}", subject=["kite", "boat"])
+    g = ig.grid(frame, cols="subject", quality="low", size="square", caption="{cost} · {latency}")
+    html = g._html(live=False)
+    costs = [f"${i.image.cost_usd:.4f}" for row in range(2) for i in g.items(row)]
+    assert all(f"{c} · " in html for c in costs) and " s</div>" in html
+    again = ig.grid(frame, cols="subject", quality="low", size="square", caption="{cost}")
+    assert again._html(live=False).count(">cached (free)</div>") == 2
+    assert "{cost}" not in again._html(live=False)
