@@ -230,7 +230,9 @@ def _settings(img: Displayable) -> list[str]:
     return [str(v) for v in (img.model, size, img.params.get("quality"), fmt) if v]
 
 
-def _figure(img: Displayable, px: int) -> str:
+def _figure(img: Displayable, px: int, *, notice: bool = True) -> str:
+    """One card. Its PREVIEW notice is the output's one mark; in a set, the set's summary
+    carries it instead (each preview image is marked in its own pixels too)."""
     data, mime = thumbnail(img.path, px, _cache_path(img, px))
     dims, width = "", px
     if img.width and img.height:
@@ -252,16 +254,16 @@ def _figure(img: Displayable, px: int) -> str:
             f' <span class="imagenb-badge" style="{BADGE};color:{colour}" title="{tip}">'
             f"{esc(check.badge())}</span>"
         )
-    notice = (
+    flag = (
         f'<div class="imagenb-preview" style="{_NOTICE}">{esc(PREVIEW_NOTICE)}</div>'
-        if _is_preview(img)
+        if notice and _is_preview(img)
         else ""
     )
     return (
         f'<figure class="imagenb-fig {NO_MATH}" style="{_FIG};width:{max(width, 160)}px">'
         f'<img class="imagenb-img" style="{_IMG}" src="{src}"{dims} alt="{esc(prompt)}">'
         f'<figcaption><div class="imagenb-prompt" style="{_PROMPT}" title="{esc(title)}">'
-        f'{esc(prompt)}</div><div class="imagenb-meta" style="{_META}">{meta}</div>{notice}'
+        f'{esc(prompt)}</div><div class="imagenb-meta" style="{_META}">{meta}</div>{flag}'
         "</figcaption></figure>"
     )
 
@@ -277,7 +279,7 @@ def images_html(items: Sequence[Displayable], px: int, title: str | None = None)
     summary = head + esc(_summary(items))
     if any(_is_preview(i) for i in items):
         summary += f' <span class="imagenb-preview" style="{FLAG}">{esc(PREVIEW_NOTICE)}</span>'
-    figures = "".join(_figure(i, px) for i in items)
+    figures = "".join(_figure(i, px, notice=False) for i in items)
     return (
         f'<div class="imagenb-set {NO_MATH}" style="{INK};{FONT}">'
         f'<div class="imagenb-summary" style="{SUMMARY}">{summary}</div>'

@@ -164,6 +164,8 @@ def test_preview_badge_only_for_the_preview_backend(tmp_path: Path) -> None:
         [Result(path=path), Result(path=path, backend="preview")], 256
     )
     assert display.PREVIEW_NOTICE not in display.images_html([Result(path=path)], 256)
+    previews = [Result(path=path, backend="preview") for _ in range(3)]
+    assert display.images_html(previews, 256).count(display.PREVIEW_NOTICE) == 1  # per output
 
 
 def test_caption_shows_settings_cost_and_badges(tmp_path: Path) -> None:
