@@ -13,6 +13,7 @@ Screenshots go to test-artifacts/looks-*.png.
 from __future__ import annotations
 
 import html
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -80,8 +81,13 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> nbformat.NotebookNode:
     nb = new_notebook(cells=[new_code_cell(source) for _, source in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}  # fmt: skip
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(where)}}).execute()  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:  # the kernel's own store and home, no key
+        for var in [v for v in os.environ if v.startswith(("IMAGENB_", "OPENAI_"))]:
+            env.delenv(var)
+        env.setenv("IMAGENB_STORE", str(where / "store"))
+        env.setenv("HOME", str(where))
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(where)}}).execute()  # fmt: skip
     return nb
 
 
