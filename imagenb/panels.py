@@ -97,6 +97,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._snapshot_id = f"imagenb-panel-{uuid.uuid4().hex}"
         self._snapshot_shown = False
         self._message_kind = ""
+        self._said_for: tuple[str, dict[str, Any], bool, bool] | None = None
         self.controls = c = Controls(self._mail.locked(self._controls_changed))
         for name in _CONTROLS:  # the panel's own attributes too: `p.prompt.value = ...`
             setattr(self, name, getattr(c, name))
@@ -283,9 +284,13 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def _controls_changed(self) -> None:
         """A settled message ("Reloaded…", "Saved…") describes the controls as they were:
         drop it once they change, so it never sits under a new problem."""
-        if self._message_kind in ("ok", "info") and not self.running:
+        settled = self._message_kind in ("ok", "info") and not self.running
+        if settled and self._said_for != self._settings():  # not an echo of the same values
             self._say("", "")
         self._refresh()
+
+    def _settings(self) -> tuple[str, dict[str, Any], bool, bool]:
+        return (self.prompt.value, self.controls.params(), self.stream.value, self.fresh.value)
 
     # --- generate / cancel --------------------------------------------------------------------
 
@@ -405,6 +410,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
 
     def _say(self, kind: str, *lines: str) -> None:
         self._message_kind = kind if any(lines) else ""
+        self._said_for = self._settings()
         self.message.value = "".join(_html(kind, line) for line in lines if line)
 
     # --- gallery actions ----------------------------------------------------------------------

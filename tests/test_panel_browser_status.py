@@ -1,7 +1,7 @@
 """The panel's words and clipboard in a real JupyterLab (headless Chromium): "Copy as code"
 puts a runnable snippet on the clipboard; a streamed Generate logs no console error; the
-status lines say what is true after a paid run, a reload followed by an invalid size, and a
-cancel before anything arrived. Screenshots go to test-artifacts/panel-status-*.png.
+status lines say what is true after a paid run, a settled message followed by an invalid
+size, and a cancel before anything arrived. Screenshots go to test-artifacts/panel-status-*.png.
 """
 
 from __future__ import annotations
@@ -97,17 +97,16 @@ def test_panel_copies_streams_and_says_what_is_true(
         streamed_errors = page.errors[errors_before:]
         assert not streamed_errors, streamed_errors
 
-        # 4) reload from history, then an invalid size: no stale "Reloaded", Generate off
-        panel.locator(".ipanel-history-button").click()
-        panel.locator(".ipanel-history-card").last.locator(".ipanel-reload").click()
-        expect(message).to_contain_text("Reloaded")
-        panel.locator(".ipanel-history-button").click()
+        # 4) a settled message, then an invalid size: the message goes, Generate is off
+        panel.locator(".ipanel-code-button").click()
+        expect(message).to_contain_text("Copied to the clipboard")
+        panel.locator(".ipanel-code-button").click()
         panel.locator(".ipanel-size select").select_option(label="custom WxH…")
         custom = panel.locator(".ipanel-custom-size input")
         custom.fill("100x100")
         custom.press("Enter")
         expect(estimate).to_contain_text("⚠")
-        expect(message).not_to_contain_text("Reloaded")
+        expect(message).not_to_contain_text("Copied")
         expect(generate).to_be_disabled()
         _shot(page, "invalid", panel)
         panel.locator(".ipanel-size select").select_option(index=0)
