@@ -33,6 +33,14 @@ _EXPORTS = {
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
+    "judge": "imagenb.judging.verdicts",
+    "compare": "imagenb.judging.comparisons",
+    "Comparison": "imagenb.judging.comparisons",
+    "rank": "imagenb.judging.ranking",
+    "rank_chart": "imagenb.judging.chart",
+    "rate": "imagenb.judging.people",
+    "ratings": "imagenb.judging.people",
+    "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
 }
@@ -44,6 +52,11 @@ if TYPE_CHECKING:
     from .cost import Estimate
     from .frames import prompt_matrix
     from .grids import Grid, grid
+    from .judging.chart import rank_chart
+    from .judging.comparisons import Comparison, compare
+    from .judging.people import agreement, rate, ratings
+    from .judging.ranking import rank
+    from .judging.verdicts import judge
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -72,6 +85,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Comparison",
     "Config",
     "Estimate",
     "GeneratedImage",
@@ -80,8 +94,10 @@ __all__ = [
     "Spend",
     "Storyboard",
     "TextCheck",
+    "agreement",
     "catalog",
     "check_text",
+    "compare",
     "configure",
     "current_store",
     "edit",
@@ -90,8 +106,13 @@ __all__ = [
     "generate",
     "grid",
     "history",
+    "judge",
     "panel",
     "prompt_matrix",
+    "rank",
+    "rank_chart",
+    "rate",
+    "ratings",
     "spent",
     "start",
     "storyboard",

@@ -174,3 +174,55 @@ def lookup(name: str) -> ModelSpec:
             f"model {name!r} was retired on {r.retired_on}; use model={r.use_instead!r} instead"
         )
     raise InvalidRequest(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+
+
+# --- mainline (Responses API) models that judge images -------------------------------------
+# Added by the judge feature (imagenb.judging); the conversations feature adds its own rows here.
+# Sources (shared reference openai-mainline-pricing-and-image-evals.md, checked 2026-11-18):
+#   ML6L  developers.openai.com/api/docs/models/gpt-6-luna ($0.10 / $0.01 / $0.50, effort
+#         none..max)
+#   ML56  developers.openai.com/api/docs/models/gpt-5.6-luna and -terra (prices after 30 Jul 2026)
+#   ML62  developers.openai.com/api/docs/models/gpt-6.2-sol ($2 / $0.10 / $10; rejects `none`)
+#   IMGT  image input at detail="high": fit in 2048x2048, at most 2,500 32-px patches, billed
+#         1.2 tokens a patch (community measurements: 1024x1024 -> 1,229, 1920x1080 -> 2,448)
+
+
+@dataclass(frozen=True)
+class MainlineSpec:
+    """A text model reached through the Responses API: USD per 1M tokens (standard tier,
+    context under 272K), the reasoning efforts it accepts (lowest first), and how it counts an
+    input image sent at `detail="high"`."""
+
+    name: str
+    text_in: float
+    text_in_cached: float
+    text_out: float
+    efforts: tuple[str, ...]
+    sources: tuple[str, ...]
+    image_patch_budget: int = 2500
+    image_token_factor: float = 1.2
+    shutdown: str | None = None
+
+
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+MAINLINE_MODELS: dict[str, MainlineSpec] = {
+    m.name: m
+    for m in (
+        MainlineSpec("gpt-6-luna", 0.10, 0.01, 0.50, _EFFORTS, ("ML6L", "IMGT")),
+        MainlineSpec("gpt-5.6-luna", 0.20, 0.02, 1.20, _EFFORTS, ("ML56", "IMGT")),
+        MainlineSpec("gpt-5.6-terra", 2.00, 0.20, 12.00, _EFFORTS, ("ML56", "IMGT")),
+        MainlineSpec("gpt-6.2-sol", 2.00, 0.10, 10.00, _EFFORTS[2:], ("ML62", "IMGT")),
+    )
+}
+
+DEFAULT_JUDGE_MODEL = "gpt-6-luna"  # the cheapest current vision model (reference §1 (b))
+
+
+def lookup_mainline(name: str) -> MainlineSpec:
+    """The spec of Responses model `name`, or `InvalidRequest` naming those with prices."""
+    if name in MAINLINE_MODELS:
+        return MAINLINE_MODELS[name]
+    raise InvalidRequest(
+        f"no prices for judge model {name!r}; choose one of: {', '.join(MAINLINE_MODELS)}"
+    )

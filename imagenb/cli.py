@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     grid.add_argument(
         "--batch", action="store_true", help="use the Batch API: half price, within 24 h"
     )
+    grid.add_argument("--judge", metavar="RUBRIC", help="judge each image against RUBRIC")
     options.add_to(grid)
     grid.add_argument("-o", "--output", required=True, help="sheet.png, .jpg, .html or .pdf")
 
@@ -131,10 +132,13 @@ def _grid(args: argparse.Namespace) -> int:
         mode=mode,
         fresh=args.fresh,
         stream=args.stream,
+        judge=args.judge,
         **params,
     )
     for path in result.save(args.output):
         print(path)
+    if args.judge:
+        print(result.frame[["prompt", "judge_score", "judge_passed"]].to_string())
     failed = result.counts()["error"]
     if failed:
         print(f"imagenb: {failed} cell(s) failed; their errors are in the sheet", file=sys.stderr)

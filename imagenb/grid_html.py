@@ -310,6 +310,8 @@ def _item(
             f"<div>{esc(clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
     badge = _check_badge(item.check) if item.image is not None else ""
+    if item.image is not None and hasattr(grid, "score_badge"):  # grid(..., judge=RUBRIC)
+        badge += grid.score_badge(item.image)
     return (
         f'<figure class="imagenb-item" style="{_ITEM};width:{share}">'
         f"{body}{badge}{caption}</figure>"

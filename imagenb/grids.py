@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .cost import Estimate
     from .grid_view import LiveView, NotebookView, Thumbnails
+    from .judging.grid_scores import GridJudge
     from .textmatch import TextCheck
 
 MAX_IMAGES = 10_000  # more than this is a mistake to refuse, not a bill to run up
@@ -67,6 +68,7 @@ def grid(
     fresh: bool = False,
     stream: bool = False,
     check_text: str | bool | None = None,
+    judge: str | None = None,
     **params: Any,
 ) -> Grid:
     """Generate one image per row of `frame` (a pandas or polars DataFrame, a list of dicts or
@@ -81,6 +83,8 @@ def grid(
     cell after a restart picks it up instead of paying again. `check_text="column"` reads
     the text in each image (OCR) and compares it with that column (`True`: with the quoted
     text of each prompt): `.frame` gains `ocr_text`, `cer` and `pass`, and cells a badge.
+    `judge="rubric"` judges each finished image against it (`ig.judge`): `.frame` gains
+    `judge_score`, `judge_passed`, `score_<criterion>` and `judge_error`, cells a score badge.
     """
     if mode not in MODES:
         raise InvalidRequest(f"mode={mode!r} is not a grid mode; choose one of: live, batch")
@@ -94,6 +98,10 @@ def grid(
     result = _prepare(frame, prompt, rows, cols, caption, params, cfg)
     if check_text is not None and check_text is not False:
         result.expect_text(check_text)  # OCR missing, or no text to check: nothing sent
+    if judge is not None:
+        from .judging.grid_scores import GridJudge
+
+        result.judge = GridJudge(judge)  # a bad rubric: nothing sent
     plan = _plan(result.requests, cfg, fresh=fresh, mode=mode)
     result.plan_line = _plan_line(plan, cfg)
     view = _open_view()
@@ -227,6 +235,7 @@ class Grid:
         self._expected: list[tuple[str, str] | None] = []  # per row: (text, OCR language)
         self._checked_rows: dict[int, list[int]] = {}  # slot -> rows whose text is checked
         self._checker: textcheck.Checker | None = None
+        self.judge: GridJudge | None = None  # grid(..., judge=RUBRIC)
 
     def expect_text(self, check_text: str | bool) -> None:
         """Check that each row's images show the text in column `check_text` (`True`: the
@@ -356,7 +365,18 @@ class Grid:
             self._checker.wait(tick=live.refresh if live is not None else None)
             if live is not None:
                 live.refresh(force=True)
+        if self.judge is not None:
+            self.judge.run([img for i in range(len(self.table)) for img in self._images(i)])
+            if self._live is not None:
+                self._live.refresh(force=True)
         return self
+
+    def _images(self, row: int) -> list[GeneratedImage]:
+        return [item.image for item in self.items(row) if item.image is not None]
+
+    def score_badge(self, image: GeneratedImage) -> str:
+        """The judge's badge for a cell (empty without `judge=`, or until judged)."""
+        return self.judge.badge(image.key) if self.judge is not None else ""
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -409,6 +429,8 @@ class Grid:
         out = frames.results_frame(self.table, per_row)
         if self._checker is not None:
             textcheck.add_columns(out, [item.check for items in per_row for item in items])
+        if self.judge is not None:
+            self.judge.add_columns(out)
         return out
 
     def counts(self) -> dict[str, int]:

@@ -18,6 +18,7 @@ import ipywidgets as widgets
 
 from . import config, display, session
 from .display import clip, esc
+from .panel_stars import star_row
 from .results import GeneratedImage
 
 GALLERY_MAX = 24  # cards kept in the gallery; older results stay in the store (History)
@@ -167,9 +168,8 @@ class Card:
         )
         self.enlarge_button.add_class("ipanel-enlarge")
         self.caption = widgets.HTML(caption_html(image))
-        self.box = widgets.VBox(
-            [self.picture, widgets.HBox([self.select, self.enlarge_button]), self.caption]
-        )
+        buttons = widgets.HBox([self.select, self.enlarge_button])
+        self.box = widgets.VBox([self.picture, buttons, star_row(image), self.caption])
         self.box.add_class("ipanel-card")
         self.select.observe(lambda _change: on_select(self), "value")
         self.enlarge_button.on_click(lambda _button: on_enlarge(self))

@@ -99,11 +99,42 @@ def _create_claims(conn: sqlite3.Connection) -> None:
     )
 
 
+def _create_judgments(conn: sqlite3.Connection) -> None:
+    """Judges' answers (`imagenb.judging.records`): one row per question asked (a verdict on
+    an image, or one order of a comparison), keyed by a hash of the images, rubric, criteria,
+    judge model and settings; and people's star ratings, one per image key."""
+    conn.execute(
+        """CREATE TABLE verdicts (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            images TEXT NOT NULL,
+            rubric TEXT NOT NULL,
+            model TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            usage TEXT,
+            cost_usd REAL NOT NULL,
+            cost_is_estimate INTEGER NOT NULL,
+            backend TEXT NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE ratings (
+            key TEXT PRIMARY KEY,
+            sha256 TEXT NOT NULL,
+            stars INTEGER NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+
+
 # Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_images,
     _create_batches,
     _create_claims,
+    _create_judgments,
 ]
 
 

@@ -140,3 +140,51 @@ class BatchBackend(Protocol):
     ) -> BackendError:
         """The imagenb error for one failed line: its HTTP status and API error object."""
         ...
+
+
+# --- judging (structured outputs through the Responses API) ---------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeImage:
+    """One image shown to a judge: encoded bytes, their MIME type and pixel size."""
+
+    data: bytes = field(repr=False)
+    mime: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One structured-output request: `instructions` and `images` in one user message, the
+    answer constrained to the strict JSON `schema` (named `schema_name`)."""
+
+    model: str
+    instructions: str
+    images: tuple[JudgeImage, ...]
+    schema_name: str
+    schema: dict[str, Any]
+    detail: str = "high"
+    effort: str | None = None
+    max_output_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class JudgeAnswer:
+    """What the judge said: the parsed JSON `payload`, or a `refusal`, or `problem` (a
+    malformed or incomplete answer). `usage` is billed either way."""
+
+    payload: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    refusal: str | None = None
+    problem: str | None = None
+    usage_is_estimate: bool = False
+    request_id: str | None = None
+
+
+@runtime_checkable
+class JudgeBackend(Protocol):
+    """A backend that can ask a vision model for a structured verdict."""
+
+    async def judge(self, request: JudgeRequest) -> JudgeAnswer: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +35,8 @@ from .base import (
     BatchProblem,
     BatchState,
     FilePurpose,
+    JudgeAnswer,
+    JudgeRequest,
     Partial,
     PartialCallback,
     Response,
@@ -127,6 +130,12 @@ class OpenAIBackend:
             raise TransientError(f"the stream ended after {len(images)} of {params['n']} images")
         return Response(images, usage, resolved=resolved)
 
+    async def judge(self, request: JudgeRequest) -> JudgeAnswer:
+        try:
+            return await ask_judge(self._client, request)
+        except openai.APIError as exc:
+            raise translate(exc) from None
+
     # --- the Batch API ------------------------------------------------------------------------
 
     async def upload_file(
@@ -199,6 +208,55 @@ def _response(result: Any) -> Response:
         request_id=getattr(result, "_request_id", None),
         resolved={k: getattr(result, k, None) for k in _RESOLVED},
     )
+
+
+async def ask_judge(client: openai.AsyncOpenAI, request: JudgeRequest) -> JudgeAnswer:
+    """One structured-output request through the Responses API: the images at an explicit
+    `detail` (left out, some models take them at full size), the answer held to the schema."""
+    content: list[Any] = [{"type": "input_text", "text": request.instructions}]
+    for image in request.images:
+        url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}"
+        content.append({"type": "input_image", "image_url": url, "detail": request.detail})
+    body: dict[str, Any] = {
+        "model": request.model,
+        "input": [{"role": "user", "content": content}],
+        "text": {
+            "format": {
+                "type": "json_schema",
+                "name": request.schema_name,
+                "schema": request.schema,
+                "strict": True,
+            }
+        },
+        "max_output_tokens": request.max_output_tokens,
+        "store": False,  # nothing to continue from: a verdict is one question
+    }
+    if request.effort:
+        body["reasoning"] = {"effort": request.effort}
+    result = await client.responses.create(**body)
+    usage = _dump(result.usage)
+    request_id = getattr(result, "_request_id", None)
+    texts, refusal = [], None
+    for item in result.output:
+        for part in getattr(item, "content", None) or []:
+            if part.type == "output_text":
+                texts.append(part.text)
+            elif part.type == "refusal":
+                refusal = part.refusal
+    if refusal is not None:
+        return JudgeAnswer(None, usage, refusal=refusal, request_id=request_id)
+    if result.status != "completed":
+        reason = result.incomplete_details.reason if result.incomplete_details else None
+        problem = f"the answer is {result.status} ({reason or 'no reason given'})"
+        return JudgeAnswer(None, usage, problem=problem, request_id=request_id)
+    try:
+        payload = json.loads("".join(texts))
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        problem = f"the answer is not a JSON object: {''.join(texts)[:80]!r}"
+        return JudgeAnswer(None, usage, problem=problem, request_id=request_id)
+    return JudgeAnswer(payload, usage, request_id=request_id)
 
 
 def _batch_state(batch: Any) -> BatchState:

@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageOps
 from .. import cost, fonts, sizes, textmatch
 from ..config import Config
 from ..request import ImageRequest
-from .base import Partial, PartialCallback, Response
+from . import preview_judge
+from .base import JudgeAnswer, JudgeRequest, Partial, PartialCallback, Response
 from .preview_style import treat
 
 AUTO_SIZE = (1024, 1024)
@@ -69,6 +70,9 @@ class PreviewBackend:
             usage_is_estimate=True,
             resolved=resolved(request),
         )
+
+    async def judge(self, request: JudgeRequest) -> JudgeAnswer:
+        return preview_judge.answer(request)
 
     async def aclose(self) -> None:
         return None

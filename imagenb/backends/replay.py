@@ -12,7 +12,7 @@ from typing import ClassVar
 from ..config import Config
 from ..errors import NotInStore
 from ..request import ImageRequest
-from .base import PartialCallback, Response
+from .base import JudgeAnswer, JudgeRequest, PartialCallback, Response
 
 
 class ReplayBackend:
@@ -37,6 +37,13 @@ class ReplayBackend:
             f"replay: {request.model} {request.size} {request.quality} variant(s) "
             f"{list(variants)} of {request.prompt[:60]!r} are not in {where}; run it once with "
             "a key (backend='openai') or use backend='preview'"
+        )
+
+    async def judge(self, request: JudgeRequest) -> JudgeAnswer:
+        raise NotInStore(
+            f"replay: no stored {request.model} verdict for this image and rubric in "
+            f"{self._store or 'the default store'}; judge it once with a key, or use "
+            "backend='preview'"
         )
 
     async def aclose(self) -> None:

@@ -44,6 +44,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         ("GET", "/batches", "batch_list"),
         ("GET", "/batches/{id}", "batch_get"),
         ("POST", "/batches/{id}/cancel", "batch_cancel"),
+        ("POST", "/responses", "responses"),
     )
 ]
 _WRITE_ERRORS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
@@ -326,6 +327,25 @@ class FakeHandler(BaseHTTPRequestHandler):
     def _chunk(self, pieces: list[bytes]) -> None:
         size = sum(len(p) for p in pieces)
         self._write([f"{size:x}\r\n".encode(), *pieces, b"\r\n"])
+
+    def _responses(self, body: bytes) -> dict[str, Any]:
+        """Structured judging bodies go to the fake judge; others are not served here."""
+        from . import fake_judge
+
+        fields = parse_json_object(body)
+        if not fake_judge.is_judge_body(fields):
+            raise invalid("This fake answers only structured (json_schema) judging requests "
+                          "on /v1/responses.", param="text.format")  # fmt: skip
+        logged = fake_judge.loggable(fields)
+        self.entry.update(
+            model=fields.get("model"), params=logged, image_sha256s=logged["image_sha256s"]
+        )
+        self.fake.check_gate()
+        draw = self.fake.draw()
+        if draw.error_status:
+            self.fake.stats.add("errors_injected")
+            raise self.fake.injected_error(draw.error_status)
+        return fake_judge.answer(self.fake.judge, fields, self.request_id)
 
     # --- files and batches -------------------------------------------------------------
 

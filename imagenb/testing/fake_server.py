@@ -31,6 +31,7 @@ from .fake_handler import FakeHandler
 from .fake_http import ApiError, invalid
 from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_json
+from .fake_judge import JudgeDesk
 from .fake_render import ImageRenderer, response_pieces
 from .fake_state import FaultDraw, Faults, Stats, TokenBucket, draw_faults
 
@@ -125,6 +126,7 @@ class FakeImagesServer:
         self.log: list[dict[str, Any]] = []
         self.renderer = ImageRenderer(buckets=colour_buckets, cache_bytes=image_cache_bytes)
         self.files = FileStore()
+        self.judge = JudgeDesk()  # /v1/responses judging: its knobs and its own bill
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._bucket = TokenBucket(rate_per_minute, burst) if rate_per_minute else None

@@ -71,7 +71,7 @@ CELLS = [
         "is 0; what the images cost to make is the estimate with `fresh=True`."
     ),
     new_code_cell(
-        'results = styles.frame\n'
+        "results = styles.frame\n"
         'print(results.groupby("medium")["cost_usd"].sum())\n'
         'ig.estimate(frame, size="landscape", quality="low", fresh=True)'
     ),

@@ -1,0 +1,1 @@
+"""Judging images: rubric verdicts, pairwise comparisons, rankings, and people's stars."""
