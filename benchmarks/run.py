@@ -1,7 +1,7 @@
 """Run every benchmark side by side in one process and print the tables (the README's
 performance section is this output).
 
-    python -m benchmarks.run [all|throughput|overhead|memory|grid|import|ocr]
+    python -m benchmarks.run [all|throughput|overhead|memory|grid|import|ocr|money]
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import grid_cache, importtime, ocr, overhead, throughput
+from . import grid_cache, importtime, money, ocr, overhead, throughput
 
 
 def _fresh(module: str) -> Callable[[], tuple[str, dict[str, Any]]]:
@@ -32,6 +32,7 @@ SUITES: dict[str, Callable[[], tuple[str, object]]] = {
     "grid": grid_cache.measure,
     "import": importtime.measure,
     "ocr": ocr.measure,
+    "money": money.measure,
 }
 
 

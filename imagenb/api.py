@@ -2,13 +2,15 @@
 non-blocking form every caller builds on: grids, the panel, the CLI).
 
 Order of work for every call: validate (raises `InvalidRequest`, nothing sent), look the
-variants up in the store, estimate what is missing and check it against the budget (raises
-`BudgetExceeded`, nothing sent), then run on the engine loop.
+variants up in the store, estimate what is missing and reserve it against the budget
+(atomically with every other run of the process; `BudgetExceeded`, nothing sent), then run
+on the engine loop, which releases what the run did not use when it ends.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ from .engine.runner import Run
 from .errors import BudgetExceeded, ImagenbError, InvalidRequest
 from .progress import PartialPreview, in_notebook, wait_showing
 from .results import GeneratedImage, ImageSet
+from .spend import Spend, spent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,9 +64,10 @@ def plan(
 
 
 def check_budget(estimate: cost.Estimate, cfg: config_mod.Config) -> None:
-    """Raise `BudgetExceeded` (before anything is sent) if `estimate` exceeds what is left."""
+    """Raise `BudgetExceeded` (before anything is sent) if `estimate` exceeds what is left.
+    A quick look for a clear early message; `start` makes the binding reservation."""
     left = session.budget_left(cfg)
-    if left is None or session.backend_name(cfg) == "replay" or estimate.usd <= left:
+    if left is None or estimate.usd <= left:
         return
     raise BudgetExceeded(
         f"this would cost about ${estimate.usd:.4f} ({estimate.images} image(s)) but only "
@@ -77,7 +81,8 @@ def check_budget(estimate: cost.Estimate, cfg: config_mod.Config) -> None:
 
 @dataclass
 class Job:
-    """A run going on in the background. `wait()` blocks (interruptibly); `cancel()` stops it."""
+    """A run going on in the background. `wait()` blocks (interruptibly); `cancel()` stops
+    sending and collects what is in flight, a second `cancel()` abandons it."""
 
     run: Run
     future: concurrent.futures.Future[Run]
@@ -93,11 +98,15 @@ class Job:
         label: str = "imagenb",
         tick: Callable[[], None] | None = None,
     ) -> Run:
-        """Block until done (Ctrl-C cancels), showing progress and calling `tick()` often."""
+        """Block until done (Ctrl-C stops it), showing progress and calling `tick()` often."""
         return wait_showing(self.run, self.future, label=label, progress=progress, tick=tick)
 
     def cancel(self) -> None:
-        self.future.cancel()
+        """First call: send nothing more, keep collecting what is in flight. Second: abandon."""
+        if self.run.stop_requested.is_set():
+            self.future.cancel()
+        else:
+            self.run.stop()
 
     def images(self) -> ImageSet:
         """Every image finished so far, in request order."""
@@ -115,33 +124,46 @@ def start(
     check: bool = True,
     split: bool = False,
 ) -> Job:
-    """Begin running `requests` and return at once. Budget checked first unless `check=False`.
-    `split` sends each variant as its own call (independent candidates for `best_of`)."""
+    """Begin running `requests` and return at once. Their estimate is reserved against the
+    budget first (`BudgetExceeded`, nothing sent, if it does not fit), whatever `check` says:
+    the reservation is what makes the budget a hard cap across runs under way. `split`
+    sends each variant as its own call (independent candidates for `best_of`)."""
     cfg = cfg or config_mod.current()
-    if check:
-        partials = DEFAULT_PARTIAL_IMAGES if stream else 0
-        check_budget(plan(requests, cfg, fresh=fresh, partials=partials, split=split), cfg)
-    run = Run(list(requests))
+    partials = DEFAULT_PARTIAL_IMAGES if stream else 0
+    estimate = plan(requests, cfg, fresh=fresh, partials=partials, split=split)
     paid = session.backend_name(cfg) not in ("preview", "replay")
-
-    def record(index: int, image: GeneratedImage) -> None:
-        if not image.cached:
-            session.ledger.add(image.model, image.cost_usd or 0.0, paid=paid)
-        if on_image:
-            on_image(index, image)
+    reservation = session.ledger.reserve(estimate.usd, session.budget_cap(cfg), paid=paid)
+    run = Run(list(requests))
 
     async def go() -> Run:
-        engine = session.engine_for(cfg)
-        return await engine.execute(
-            run,
-            fresh=fresh,
-            partial_images=DEFAULT_PARTIAL_IMAGES if stream else 0,
-            on_partial=(on_partial or _ignore) if stream else None,
-            on_image=record,
-            split_variants=split,
-        )
+        try:
+            engine = session.engine_for(cfg)
+            return await engine.execute(
+                run,
+                fresh=fresh,
+                partial_images=partials,
+                on_partial=(on_partial or _ignore) if stream else None,
+                on_image=on_image,
+                split_variants=split,
+                reservation=reservation,
+            )
+        finally:
+            reservation.close()
 
-    return Job(run, loop.submit(go()))
+    future = loop.submit(go())
+    loop.on_interrupt(future, functools.partial(_stopping_line, run))
+    return Job(run, future)
+
+
+def _stopping_line(run: Run) -> str:
+    """Stop `run` gracefully; the line that says so."""
+    flying = run.stop()
+    if not flying:
+        return "stopping: nothing is being made"
+    return (
+        f"stopping: waiting for {flying} image(s) already being made; "
+        "interrupt again to abandon them"
+    )
 
 
 def _ignore(index: int, partial: Partial) -> None:
@@ -155,6 +177,7 @@ def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: boo
     """Validate and run one request to the end (`arguments`: the caller's keyword arguments),
     streaming partial previews into the notebook if asked. With `best_of=k`, k candidates
     are made as k calls and come back best first by how their text reads (`check_text`)."""
+    loop.refuse_blocking("ig.generate / ig.edit", "ig.start(requests, on_image=...)")
     cfg = config_mod.current()
     params = {k: v for k, v in arguments.items() if k not in _NOT_PARAMETERS}
     best_of, check_text = arguments.get("best_of"), arguments.get("check_text")
@@ -341,42 +364,4 @@ def history(limit: int | None = None) -> pd.DataFrame:
     return frame
 
 
-@dataclass(frozen=True)
-class Spend:
-    """Money spent on paid backends: by this process, and by everyone using this store."""
-
-    usd: float
-    images: int
-    by_model: dict[str, float]
-    all_time_usd: float
-    all_time_images: int
-    all_time_by_model: dict[str, float]
-    preview_usd: float = 0.0
-
-    def __str__(self) -> str:
-        preview = f" (previews: ≈ ${self.preview_usd:.4f} if real)" if self.preview_usd else ""
-        return (
-            f"this session ${self.usd:.4f} for {self.images} image(s){preview}; "
-            f"all time ${self.all_time_usd:.4f} for {self.all_time_images} image(s)"
-        )
-
-    __repr__ = __str__
-
-
-def spent() -> Spend:
-    store_totals = session.store_for(config_mod.current()).spent()
-    paid = {k: v for k, v in store_totals["by_backend"].items() if k not in ("preview", "replay")}
-    led = session.ledger
-    with led.lock:
-        return Spend(
-            usd=led.usd,
-            images=led.images,
-            by_model=dict(led.by_model),
-            all_time_usd=sum(v["usd"] for v in paid.values()),
-            all_time_images=sum(v["images"] for v in paid.values()),
-            all_time_by_model=dict(store_totals.get("paid_by_model", {})),
-            preview_usd=led.preview_usd,
-        )
-
-
-__all__ = ["ImagenbError", "edit", "estimate", "generate", "history", "spent", "start"]
+__all__ = ["ImagenbError", "Spend", "edit", "estimate", "generate", "history", "spent", "start"]

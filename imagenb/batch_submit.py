@@ -74,8 +74,17 @@ class Submitter:
                 return
             if check:
                 api.check_budget(self.estimate(new), self.config)
-            if await self._submit_new(backend, new):
-                return
+            reservation = session.ledger.reserve(
+                self.estimate(new).usd,
+                session.budget_cap(self.config),
+                paid=session.backend_name(self.config) not in ("preview", "replay"),
+            )  # atomic with every other run: BudgetExceeded, nothing sent
+            try:
+                if await self._submit_new(backend, new):
+                    reservation.keep_for_batch()
+                    return
+            finally:
+                reservation.close()
         raise ImagenbError("other processes keep submitting the same requests; try again")
 
     def estimate(self, keys: Sequence[str]) -> cost.Estimate:

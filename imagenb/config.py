@@ -58,6 +58,7 @@ class Config:
     images_per_minute: float | None = None
     timeout_s: float = 600.0  # the SDK's own; an answer after it is paid for but lost
     max_attempts: int = 6
+    ambiguous_retries: int = 1  # asks again after an answer lost once it may have been billed
 
     def __repr__(self) -> str:
         """One setting a line (no mid-word wrapping in a notebook), the key as `<set>`, and
@@ -92,6 +93,7 @@ _ENV = {
     "thumbnail_px": "IMAGENB_THUMBNAIL_PX",
     "images_per_minute": "IMAGENB_IMAGES_PER_MINUTE",
     "timeout_s": "IMAGENB_TIMEOUT_S",
+    "ambiguous_retries": "IMAGENB_AMBIGUOUS_RETRIES",
 }
 
 _explicit: dict[str, Any] = {}
@@ -150,7 +152,7 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name == "api_key":
             return value if isinstance(value, Secret) else Secret(str(value).strip())
-        if name in ("concurrency", "thumbnail_px", "max_attempts"):
+        if name in ("concurrency", "thumbnail_px", "max_attempts", "ambiguous_retries"):
             return int(value)
         if name in ("budget_usd", "images_per_minute", "timeout_s"):
             return float(value)
@@ -171,6 +173,11 @@ def _validated(cfg: Config) -> Config:
         raise InvalidRequest("thumbnail_px must be between 32 and 1024")
     if cfg.images_per_minute is not None and cfg.images_per_minute <= 0:
         raise InvalidRequest("images_per_minute must be positive")
+    if not 0 <= cfg.ambiguous_retries <= 5:
+        raise InvalidRequest(
+            f"ambiguous_retries={cfg.ambiguous_retries}: 0 (never ask again after an answer "
+            "that may have been billed was lost) to 5"
+        )
     if not cfg.timeout_s > 0:
         raise InvalidRequest("timeout_s must be a positive number of seconds")
     return cfg

@@ -164,3 +164,28 @@ def usage_cost(spec: ModelSpec, usage: Mapping[str, Any], *, batch: bool = False
         + text_out * p.text_out
     ) / 1e6
     return usd * (BATCH_DISCOUNT if batch else 1.0)
+
+
+ABSURD_FACTOR = 20.0  # usage costing more than this many estimates cannot be right
+
+
+def usage_problem(spec: ModelSpec, usage: Mapping[str, Any], estimate_usd: float) -> str | None:
+    """Why `usage` cannot be a true bill (negative or non-numeric token counts, or a cost
+    far above the estimate), or None. A budget must never trust a negative cost."""
+    for name, value in _leaves(usage):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            return f"{name}={value!r} is not a token count"
+    usd = usage_cost(spec, usage)
+    if usd > estimate_usd * ABSURD_FACTOR + 0.01:
+        return f"it would cost ${usd:.4f}, over {ABSURD_FACTOR:g}x the estimate"
+    return None
+
+
+def _leaves(obj: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in obj.items():
+        if isinstance(value, Mapping):
+            out += _leaves(value, f"{prefix}{key}.")
+        elif value is not None:
+            out.append((f"{prefix}{key}", value))
+    return out

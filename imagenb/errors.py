@@ -62,12 +62,22 @@ class TransientError(BackendError):
     retryable = True
 
 
-class ResponseTimeout(BackendError):
-    """The request was sent but no answer came within the client timeout.
+class AnswerLost(BackendError):
+    """The request was out and its answer was lost (no answer in time, the connection dropped
+    mid-answer, a stream cut before its final event): the service may have billed it.
 
-    The service may still have finished (and billed) it, and the Images API takes no
-    idempotency key, so asking again on a guess could pay twice: it is never retried
-    automatically. Re-running asks once more, on purpose."""
+    The Images API takes no idempotency key, so asking again may pay twice: the engine asks
+    again at most `ambiguous_retries` times, and counts each lost answer at its estimate in
+    `ig.spent().uncertain_usd` and against the budget."""
+
+
+class ResponseTimeout(AnswerLost):
+    """The request was sent but no answer came within the client timeout."""
+
+
+class StoreUnwritable(ImagenbError):
+    """The store cannot be written (disk full, read-only, no permission): the run sends
+    nothing more, and images already paid for are kept in memory until the store takes them."""
 
 
 class RateLimited(TransientError):

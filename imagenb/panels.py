@@ -324,9 +324,17 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._mail.soon(self._tick, seq)
 
     def _cancel(self, _button: Any = None) -> None:
+        """First click: send nothing more, keep what is being made; second: abandon it."""
         if self.job is not None and self.running:
-            self.status.value = "Cancelling…"
+            first = not self.job.run.stop_requested.is_set()
             self.job.cancel()
+            flying = self.job.run.in_flight
+            self.status.value = (
+                f"Stopping: waiting for {flying} image(s) already being made; "
+                "Cancel again to abandon them"
+                if first and flying
+                else "Cancelling…"
+            )
 
     def _arrived(self, seq: int, index: int, image: GeneratedImage) -> None:
         """Engine thread: thumbnail it on the worker, then show it from the kernel thread."""
@@ -392,7 +400,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         images = job.images()
         failures = [e for e in run.errors if e is not None]
         self._show_progress()
-        if job.future.cancelled():
+        if job.future.cancelled() or run.stop_requested.is_set():
             self.progress.bar_style = "warning"
             self._say("info", cancelled_text(len(images), run.total))
         elif failures:

@@ -30,7 +30,11 @@ def summary(run: Run) -> str:
         parts.append(f"{run.cached} cached")
     if run.failed:
         parts.append(f"{run.failed} failed")
+    if run.stopped:
+        parts.append(f"{run.stopped} not sent (stopped)")
     parts.append(f"${run.usd:.4f}")
+    if run.uncertain_usd:
+        parts.append(f"+${run.uncertain_usd:.4f} possibly billed (answers lost)")
     eta = run.eta_s()
     if run.finished is not None:
         parts.append(f"{run.finished - run.started:.1f}s")

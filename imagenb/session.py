@@ -1,13 +1,11 @@
 """Process-wide state behind the public API: one store per root, one backend and limiter per
 service (shared by every run, so two grids at once still respect one account's limits), and
-the ledger of what this process has spent, which the budget is checked against.
+the ledger of what this process has spent and reserved, which the budget is checked against.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from .cost import Estimate
 from .engine.limiter import AdaptiveLimiter
 from .engine.retry import RetryPolicy
 from .engine.runner import Engine
+from .ledger import Ledger
 from .store import Store, default_root
 
 _lock = threading.Lock()
@@ -58,28 +57,9 @@ def engine_for(config: Config) -> Engine:
         store_for(config),
         limiter,
         RetryPolicy(max_attempts=config.max_attempts),
+        ambiguous_retries=config.ambiguous_retries,
         thumbnail_px=config.thumbnail_px,
     )
-
-
-@dataclass
-class Ledger:
-    """Money this process has spent (paid backends) or would have (preview), by model."""
-
-    usd: float = 0.0
-    images: int = 0
-    preview_usd: float = 0.0
-    by_model: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, model: str, usd: float, *, paid: bool) -> None:
-        with self.lock:
-            if paid:
-                self.usd += usd
-                self.images += 1
-                self.by_model[model] += usd
-            else:
-                self.preview_usd += usd
 
 
 ledger = Ledger()
@@ -87,9 +67,12 @@ ledger = Ledger()
 
 def budget_left(config: Config) -> float | None:
     """Dollars the budget still allows this process, or None without a budget."""
-    if config.budget_usd is None:
-        return None
-    return max(0.0, config.budget_usd - ledger.usd)
+    return ledger.left(budget_cap(config))
+
+
+def budget_cap(config: Config) -> float | None:
+    """The cap runs reserve against: none on the replay backend (it never pays)."""
+    return None if backend_name(config) == "replay" else config.budget_usd
 
 
 def plan_tail(plan: Estimate, config: Config) -> str:

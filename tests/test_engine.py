@@ -11,12 +11,12 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from imagenb import request
+from imagenb import cost, request
 from imagenb.backends.base import Response
 from imagenb.engine.limiter import AdaptiveLimiter
 from imagenb.engine.retry import RetryPolicy
 from imagenb.engine.runner import Engine, Run
-from imagenb.errors import ModerationBlocked, RateLimited, TransientError
+from imagenb.errors import AnswerLost, ModerationBlocked, RateLimited, TransientError
 from imagenb.store import Store
 
 
@@ -119,3 +119,75 @@ def test_cancel_keeps_finished_images(tmp_path):
     stored = engine.store.get_many([r.key(0) for r in reqs])
     assert 0 < len(stored) < 10
     assert len(stored) == sum(backend.completed.values())
+
+
+def test_stop_sends_nothing_more_and_collects_what_is_in_flight(tmp_path):
+    backend = Scripted(delay=0.3, jitter=False)
+    engine = _engine(tmp_path, backend, ceiling=2)
+    reqs = [request.build(f"s{i}", size="1024x1024", quality="low") for i in range(10)]
+    run = Run(reqs)
+
+    async def main():
+        task = asyncio.create_task(engine.execute(run))
+        await asyncio.sleep(0.1)
+        assert run.in_flight == 2
+        assert run.stop() == 2
+        await task
+
+    asyncio.run(main())
+    assert run.done == 2 and run.stopped == 8 and run.failed == 0 and run.pending == 0
+    assert sum(backend.calls.values()) == 2 and engine.limiter.in_flight == 0
+
+
+def test_abandoned_requests_count_as_possibly_billed(tmp_path):
+    from imagenb.ledger import Ledger
+
+    backend = Scripted(delay=5.0, jitter=False)
+    engine = _engine(tmp_path, backend, ceiling=2)
+    reqs = [request.build(f"a{i}", size="1024x1024", quality="low") for i in range(4)]
+    ledger = Ledger()
+    reservation = ledger.reserve(1.0, None)
+    run = Run(reqs)
+
+    async def main():
+        task = asyncio.create_task(engine.execute(run, reservation=reservation))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    one = cost.estimate(reqs[0]).usd
+    assert ledger.uncertain_requests == 2 and ledger.uncertain_usd == pytest.approx(2 * one)
+    assert run.uncertain_usd == pytest.approx(2 * one) and engine.limiter.in_flight == 0
+
+
+def test_lost_answers_are_asked_again_at_most_ambiguous_retries_times(tmp_path):
+    backend = Scripted({"lost": [AnswerLost("cut")] * 5, "once": [AnswerLost("cut")]})
+    engine = _engine(tmp_path, backend)
+    engine.ambiguous_retries = 1
+    run = _run(engine, ["lost", "once", "fine"])
+    assert backend.calls["lost"] == 2 and isinstance(run.errors[0], AnswerLost)
+    assert "asked 2 times" in str(run.errors[0])
+    assert backend.calls["once"] == 2 and run.results[1][0] is not None
+    assert run.uncertain_usd > 0 and run.done == 2
+
+
+def test_any_failure_of_one_call_is_its_error_and_never_an_exception_group(tmp_path):
+    backend = Scripted({"bug": [RuntimeError("a plugin's bug\nwith detail")]})
+    engine = _engine(tmp_path, backend)
+    run = _run(engine, ["bug", "fine"])
+    assert str(run.errors[0]) == "the scripted backend failed: RuntimeError: a plugin's bug"
+    assert run.results[1][0] is not None and engine.limiter.in_flight == 0
+
+
+def test_nonsense_usage_falls_back_to_the_estimate(tmp_path):
+    class Negative(Scripted):
+        async def run(self, req, variants, *, partial_images=0, on_partial=None):
+            answer = await super().run(req, variants)
+            return Response(answer.images, usage={"output_tokens": -500, "input_tokens": 3})
+
+    run = _run(_engine(tmp_path, Negative()), ["negative"])
+    image = run.results[0][0]
+    assert image is not None and image.cost_is_estimate and image.usage is None
+    assert image.cost_usd == pytest.approx(cost.estimate(run.requests[0]).usd) and run.usd > 0

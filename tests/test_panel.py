@@ -152,7 +152,8 @@ def test_cancel_stops_a_run(fake: Any) -> None:
     p.prompt.value = "a slow painting"
     p.generate_button.click()
     assert p.running
-    p.cancel_button.click()
+    p.cancel_button.click()  # stops sending; what is being made would still be collected
+    p.cancel_button.click()  # abandons it
     p.wait(timeout=10)
     assert time.monotonic() - _start < 3.0
     assert not p.running and not p.cards

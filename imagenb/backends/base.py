@@ -40,6 +40,7 @@ class Response:
     usage_is_estimate: bool = False
     request_id: str | None = None
     resolved: dict[str, Any] = field(default_factory=dict)  # size, quality, ... as the server chose
+    problems: dict[int, str] = field(default_factory=dict)  # image i unusable (its bytes b""): why
 
 
 PartialCallback = Callable[[Partial], None]

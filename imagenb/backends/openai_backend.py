@@ -10,6 +10,7 @@ mapped by the same rules as an HTTP error.
 from __future__ import annotations
 
 import base64
+import binascii
 import email.utils
 import json
 import time
@@ -21,6 +22,7 @@ import openai
 
 from ..config import Config, redact
 from ..errors import (
+    AnswerLost,
     BackendError,
     InvalidRequest,
     ModerationBlocked,
@@ -118,17 +120,25 @@ class OpenAIBackend:
         stream = await self._call(
             request, {**params, "partial_images": partial_images}, stream=True
         )
+        problems: dict[int, str] = {}
         async for event in stream:
             if event.type.endswith(".partial_image"):
-                data = base64.b64decode(event.b64_json)
-                on_partial(Partial(len(images), event.partial_image_index, data))
+                data, problem = _decode(event)
+                if problem is None:
+                    on_partial(Partial(len(images), event.partial_image_index, data))
             elif event.type.endswith(".completed"):
-                images.append(base64.b64decode(event.b64_json))
+                data, problem = _decode(event)
+                if problem is not None:
+                    problems[len(images)] = problem
+                images.append(data)
                 usage = _add_usage(usage, _dump(event.usage))
                 resolved = {k: getattr(event, k, None) for k in _RESOLVED}
         if len(images) != params["n"]:
-            raise TransientError(f"the stream ended after {len(images)} of {params['n']} images")
-        return Response(images, usage, resolved=resolved)
+            raise AnswerLost(
+                f"the stream ended after {len(images)} of {params['n']} image(s), before its "
+                "final event; the service may have billed the rest"
+            )
+        return Response(images, usage, resolved=resolved, problems=problems)
 
     async def judge(self, request: JudgeRequest) -> JudgeAnswer:
         try:
@@ -201,13 +211,28 @@ class OpenAIBackend:
 
 
 def _response(result: Any) -> Response:
-    images = [base64.b64decode(item.b64_json) for item in result.data or []]
+    decoded = [_decode(item) for item in result.data or []]
     return Response(
-        images,
+        [data for data, _ in decoded],
         _dump(result.usage),
         request_id=getattr(result, "_request_id", None),
         resolved={k: getattr(result, k, None) for k in _RESOLVED},
+        problems={i: problem for i, (_, problem) in enumerate(decoded) if problem},
     )
+
+
+def _decode(item: Any) -> tuple[bytes, str | None]:
+    """An answer's image bytes, or b"" and why they are unusable (one bad image of an answer
+    is that image's error, not the whole answer's)."""
+    b64 = getattr(item, "b64_json", None)
+    if not b64:
+        if getattr(item, "url", None):
+            return b"", "the server sent a URL instead of the image (b64_json); not fetched"
+        return b"", "the server sent no image data (b64_json is empty)"
+    try:
+        return base64.b64decode(b64, validate=True), None
+    except (binascii.Error, ValueError) as exc:
+        return b"", f"the server sent image data that is not valid base64 ({exc})"
 
 
 async def ask_judge(client: openai.AsyncOpenAI, request: JudgeRequest) -> JudgeAnswer:
@@ -323,6 +348,16 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 _UNSENT_TIMEOUTS = frozenset({"ConnectTimeout", "PoolTimeout", "WriteTimeout"})
 
 
+def _cut_mid_answer(cause: BaseException | None) -> bool:
+    """True when the answer had started to arrive (headers, part of the body, some events)
+    before the connection went: the work was done. A connection closed before any answer
+    ("Server disconnected without sending a response", a stale keep-alive) is retried as
+    not sent, as the SDK does."""
+    if cause is None or type(cause).__name__ not in ("RemoteProtocolError", "ReadError"):
+        return False
+    return "without sending a response" not in str(cause)
+
+
 def translate(exc: openai.APIError) -> BackendError:
     """Map an SDK exception to the imagenb error a user (and the retry policy) can act on."""
     if isinstance(exc, openai.APITimeoutError) and (
@@ -332,8 +367,12 @@ def translate(exc: openai.APIError) -> BackendError:
         within = f"{waited:g} s" if isinstance(waited, (int, float)) else "the client timeout"
         return ResponseTimeout(
             f"no answer within {within} after the request was sent; the service may have "
-            "finished and billed it, so imagenb did not ask again. Re-run to ask once more, "
-            "or allow longer: ig.configure(timeout_s=...)"
+            "finished and billed it (allow longer: ig.configure(timeout_s=...))"
+        )
+    if isinstance(exc, openai.APIConnectionError) and _cut_mid_answer(exc.__cause__):
+        return AnswerLost(
+            "the connection dropped while the answer was arriving; the service may have "
+            f"billed it ({redact(str(exc.__cause__))[:120]})"
         )
     if isinstance(exc, openai.APIConnectionError):  # incl. timeouts before anything was sent
         return TransientError(f"connection problem: {redact(exc.message)}")

@@ -4,9 +4,10 @@ The SDK's own retries are off (`max_retries=0` in the OpenAI backend), so this i
 place that decides. Transient failures (5xx, dropped connections, timeouts before the request
 was out) use jittered exponential backoff with a cap and a bounded number of attempts. Rate
 limits wait what the server asks and have their own, larger allowance: a burst of 429s in a
-long grid is pressure, not failure. User errors (moderation, invalid values), quota errors and
-timeouts after the request was sent (`ResponseTimeout`: the service may have billed it, and
-the Images API has no idempotency key) are never retried.
+long grid is pressure, not failure. User errors (moderation, invalid values) and quota errors
+are never retried. An answer lost after the request was out (`AnswerLost`: the service may
+have billed it, and the Images API has no idempotency key) is not this policy's to retry: the
+engine asks again at most `ambiguous_retries` times (see `attempts`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class RetryPolicy:
         if error.retry_after is not None and error.retry_after <= self.max_server_wait_s:
             return float(error.retry_after)
         return self._backoff(attempts, rng)
+
+    def delay_after_lost(self, lost: int, rng: random.Random) -> float:
+        """Seconds before asking again after a lost answer (the caller caps how often)."""
+        return self._backoff(lost, rng)
 
     def _backoff(self, attempt: int, rng: random.Random) -> float:
         return min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1)) * rng.uniform(0.5, 1.0)

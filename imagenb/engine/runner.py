@@ -3,7 +3,14 @@ shared limiter with one retry policy, and write every image to the store the mom
 
 A `Run` is the observable state of one call (counts, dollars, ETA, per-request results and
 errors), read by progress displays and grids while the run goes on. Results keep the order of
-the requests; one failing request never stops the others.
+the requests; one failing request (or one bad image of an answer) never stops the others,
+and nothing but cancellation leaves a request's task as an exception.
+
+Money: a request is only sent while the run's `Reservation` covers its estimate; its answer
+replaces the hold with the actual cost before anything is stored (an image paid for and then
+lost to a full disk was still paid for). A run-wide error (a wrong key, no quota, an unknown
+model, an unwritable store) stops the run from sending more; so does `Run.stop()` (the first
+interrupt), which still collects what is in flight.
 
 Before paying for an image, a call claims its key in the store (`Store.claim`): when another
 kernel sharing the store is already paying for it, the call waits for that kernel's row and
@@ -16,22 +23,46 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from .. import __version__, cost, owners, provenance
+from .. import owners
 from ..backends.base import Backend, Partial, Response
-from ..errors import BackendError, ImagenbError, RateLimited
+from ..errors import ImagenbError, StoreUnwritable
+from ..ledger import Ledger, Reservation
 from ..request import ImageRequest
 from ..results import GeneratedImage
-from ..store import Store, StoredImage
+from ..store import Store
+from .answers import Bill, bill_for, store_answer
+from .attempts import Attempts
 from .limiter import AdaptiveLimiter
 from .retry import RetryPolicy
+from .storing import (
+    ImageSink,
+    Origin,
+    flush_parked,
+    parked_keys,
+    release_claims,
+    resolved_params,
+    retry_releases,
+    serve_cached,
+    serve_row,
+    write_image,
+)
 
 CLAIM_POLL_S = 0.5  # how often a call waiting on another kernel's claim looks again
 PartialSink = Callable[[int, Partial], None]
-ImageSink = Callable[[int, GeneratedImage], None]
+
+__all__ = [
+    "Delivery",
+    "Engine",
+    "Origin",
+    "Run",
+    "resolved_params",
+    "serve_cached",
+    "serve_row",
+    "write_image",
+]
 
 
 @dataclass(frozen=True)
@@ -61,9 +92,14 @@ class Run:
     cached: int = 0
     failed: int = 0
     usd: float = 0.0
+    uncertain_usd: float = 0.0  # answers lost after the request may have been billed
+    in_flight: int = 0  # images in requests that are out now
+    stopped: int = 0  # images never asked for because the run was stopped
+    fatal: ImagenbError | None = None  # a run-wide error: nothing more is sent
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     settled: threading.Event = field(default_factory=threading.Event)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
     # Set by a remote executor (the Batch API): what it reports, and how many of the images
     # it has finished, whether or not they have been collected into the store yet.
     note: str = ""
@@ -76,7 +112,18 @@ class Run:
 
     @property
     def pending(self) -> int:
-        return self.total - self.done - self.cached - self.failed
+        return self.total - self.done - self.cached - self.failed - self.stopped
+
+    @property
+    def halted(self) -> bool:
+        """Nothing more may be sent: stopped, or a run-wide error."""
+        return self.stop_requested.is_set() or self.fatal is not None
+
+    def stop(self) -> int:
+        """Send nothing more, but collect what is in flight (any thread). Returns how many
+        images are still being made."""
+        self.stop_requested.set()
+        return self.in_flight
 
     def eta_s(self) -> float | None:
         """Seconds left at the rate new images have been arriving (None before the first)."""
@@ -96,6 +143,7 @@ class Engine:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     thumbnail_px: int = 256
     rng: random.Random = field(default_factory=random.Random)
+    ambiguous_retries: int = 1
 
     async def execute(
         self,
@@ -106,273 +154,227 @@ class Engine:
         on_partial: PartialSink | None = None,
         on_image: ImageSink | None = None,
         split_variants: bool = False,
+        reservation: Reservation | None = None,
     ) -> Run:
-        """Fill `run` in; returns when every request has finished or failed. With
-        `split_variants`, each missing variant is its own call (`best_of` candidates: k
-        independent samples rather than one call with n=k)."""
+        """Fill `run` in; returns when every request has finished, failed or was stopped.
+        With `split_variants`, each missing variant is its own call (`best_of` candidates:
+        k independent samples rather than one call with n=k). Without a `reservation`, the
+        run is unbudgeted (tests, tools)."""
+        budget = reservation or Ledger().reserve(0.0, None, paid=self.backend.paid)
         try:
-            missing = self._serve_cached(run, on_image) if not fresh else None
+            retry_releases()
+            if not fresh:
+                await asyncio.to_thread(flush_parked, self.store, self.thumbnail_px)
+            missing = None if fresh else serve_cached(self.store, run, self.thumbnail_px, on_image)
+            if missing is not None:
+                missing = _skip_parked(self.store, run, missing)
             delivery = Delivery(partial_images, on_partial, on_image)
-            async with asyncio.TaskGroup() as group:
-                for index, request in enumerate(run.requests):
-                    variants = list(range(request.n)) if missing is None else missing[index]
-                    calls = [[v] for v in variants] if split_variants else [variants]
-                    for call in filter(None, calls):
-                        group.create_task(self._one(run, index, call, delivery, fresh))
+            tasks = []
+            for index, request in enumerate(run.requests):
+                variants = list(range(request.n)) if missing is None else missing[index]
+                calls = [[v] for v in variants] if split_variants else [variants]
+                for call in filter(None, calls):
+                    call_run = _Call(self, run, index, call, delivery, budget)
+                    tasks.append(asyncio.create_task(call_run.go(fresh)))
+            await _gather_cancelling(tasks)
         finally:
+            if reservation is None:
+                budget.close()
             run.finished = time.monotonic()
             run.settled.set()
         return run
 
-    def _serve_cached(self, run: Run, on_image: ImageSink | None) -> list[list[int]]:
-        return serve_cached(self.store, run, self.thumbnail_px, on_image)
 
-    async def _one(
+def _skip_parked(store: Store, run: Run, missing: list[list[int]]) -> list[list[int]]:
+    """Variants paid for earlier and still waiting in memory (the store cannot take them
+    yet) are errors now, not requests to pay for again."""
+    parked = parked_keys(store)
+    if not parked:
+        return missing
+    left: list[list[int]] = []
+    for index, variants in enumerate(missing):
+        request = run.requests[index]
+        waiting = [v for v in variants if request.key(v) in parked]
+        if waiting:
+            run.errors[index] = StoreUnwritable(
+                "paid for already and kept in memory, but the store still cannot be written; "
+                "free some space and re-run"
+            )
+            run.failed += len(waiting)
+        left.append([v for v in variants if v not in waiting])
+    return left
+
+
+async def _gather_cancelling(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every task; if this is cancelled (the second interrupt), cancel them all and
+    wait for them to unwind (claims released, lost answers counted)."""
+    if not tasks:
+        return
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class _Call:
+    """One call of a run: claim, hold its estimate, send (with retries), store the answer."""
+
+    def __init__(
         self,
+        engine: Engine,
         run: Run,
         index: int,
         variants: list[int],
         delivery: Delivery,
-        fresh: bool,
+        budget: Reservation,
     ) -> None:
-        """One call for `variants` of request `index`. Unless `fresh`, its keys are claimed
-        once it may send (a limiter slot is its), and what another kernel stored meanwhile is
-        served; then it pays for the rest, and the claims go."""
-        owner = None if fresh else owners.owner_id(unique=True)
-        keys = [run.requests[index].key(v) for v in variants]
-        try:
-            await self.limiter.acquire(len(variants))
-            if owner is not None:
-                variants = await self._claim(run, index, variants, keys, owner, delivery)
-            if variants:
-                await self._pay(run, index, variants, delivery)
-            else:
-                await self.limiter.give_back()
-        finally:
-            if owner is not None:
-                self.store.release(keys, owner)
+        self.engine = engine
+        self.run = run
+        self.index = index
+        self.variants = variants
+        self.delivery = delivery
+        self.budget = budget
 
-    async def _claim(
-        self,
-        run: Run,
-        index: int,
-        variants: list[int],
-        keys: list[str],
-        owner: str,
-        delivery: Delivery,
-    ) -> list[int]:
+    async def go(self, fresh: bool) -> None:
+        """Never raises but for cancellation: every failure becomes this call's error."""
+        engine, run = self.engine, self.run
+        request = run.requests[self.index]
+        owner = None if fresh else owners.owner_id(unique=True)
+        keys = [request.key(v) for v in self.variants]
+        claimed = False
+        try:
+            await engine.limiter.acquire(len(self.variants))
+            if run.halted:
+                await engine.limiter.give_back()
+                self._not_sent()
+                return
+            if owner is not None:
+                claimed = True
+                self.variants = await self._claim(keys, owner)
+            if self.variants:
+                await self._pay()
+            else:
+                await engine.limiter.give_back()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(_as_error(exc))
+        finally:
+            if owner is not None and claimed:
+                release_claims(engine.store, keys, owner)
+
+    async def _claim(self, keys: list[str], owner: str) -> list[int]:
         """Claim `keys` (holding a slot; waiting, without one, while another kernel holds
         them), serve those now stored, and return the variants left to pay for."""
+        engine, run, variants = self.engine, self.run, self.variants
         # claimed on the loop, not in a thread: a cancelled await must not leave a claim behind
-        while self.store.claim(keys, owner):
-            await self.limiter.give_back()
-            while self.store.held(keys, owner):  # another kernel is paying for these
-                await asyncio.sleep(CLAIM_POLL_S)
-            await self.limiter.acquire(len(variants))
-        rows = self.store.get_many(keys)
+        holding = True  # the limiter slot taken before the claim
+        try:
+            while engine.store.claim(keys, owner):
+                await engine.limiter.give_back()
+                holding = False
+                while engine.store.held(keys, owner):  # another kernel is paying for these
+                    await asyncio.sleep(CLAIM_POLL_S)
+                await engine.limiter.acquire(len(variants))
+                holding = True
+        except Exception as exc:
+            if holding:
+                await engine.limiter.give_back()
+            raise _store_error(exc) from exc
+        rows = engine.store.get_many(keys)
         for variant, key in zip(variants, keys, strict=True):
             if row := rows.get(key):
-                serve_row(run, index, variant, row, self.thumbnail_px, delivery.on_image)
+                px, on_image = engine.thumbnail_px, self.delivery.on_image
+                serve_row(run, self.index, variant, row, px, on_image)
         return [v for v, key in zip(variants, keys, strict=True) if key not in rows]
 
-    async def _pay(
-        self,
-        run: Run,
-        index: int,
-        variants: list[int],
-        delivery: Delivery,
-    ) -> None:
-        """Send the call (a limiter slot is held on entry) until it succeeds or the retry
-        policy gives up, then store what came back."""
-        request = run.requests[index]
-        attempts = rate_limited = 0
-        while True:
-            started = time.monotonic()
-            try:
-                response = await self.backend.run(
-                    request,
-                    variants,
-                    partial_images=delivery.partial_images,
-                    on_partial=delivery.partial_sink(index),
-                )
-            except BackendError as exc:
-                limited = isinstance(exc, RateLimited)
-                await self.limiter.release(rate_limited=limited, retry_after=exc.retry_after)
-                rate_limited += limited
-                attempts += not limited
-                wait = self.policy.delay(exc, attempts, rate_limited, self.rng)
-                if wait is None:
-                    self._fail(run, index, len(variants), exc)
-                    return
-                await asyncio.sleep(wait)
-                await self.limiter.acquire(len(variants))
-                continue
-            except ImagenbError as exc:  # NotInStore, InvalidRequest from a plugin, ...
-                await self.limiter.release()
-                self._fail(run, index, len(variants), exc)
-                return
-            except BaseException:
-                await self.limiter.release()
-                raise
-            await self.limiter.release()
-            break
-        latency = time.monotonic() - started
-        try:
-            # shielded: an interrupt must not lose an image that was already paid for
-            images = await asyncio.shield(
-                asyncio.to_thread(self._store_response, request, variants, response, latency)
+    async def _pay(self) -> None:
+        """Send the call (a limiter slot is held on entry) until it succeeds or may not be
+        tried again, then account for and store what came back."""
+        engine, run, request = self.engine, self.run, self.run.requests[self.index]
+        partials = self.delivery.partial_images if self.delivery.on_partial else 0
+        attempts = Attempts(engine, run, self.budget, request, len(self.variants), partials)
+        outcome = await attempts.send(
+            lambda: engine.backend.run(
+                request,
+                self.variants,
+                partial_images=self.delivery.partial_images,
+                on_partial=self.delivery.partial_sink(self.index),
             )
-        except ImagenbError as exc:
-            self._fail(run, index, len(variants), exc)
+        )
+        if isinstance(outcome, ImagenbError):
+            self._fail(outcome)
             return
-        for variant, image in zip(variants, images, strict=True):
-            run.results[index][variant] = image
-            run.done += 1
-            run.usd += image.cost_usd or 0.0
-            if delivery.on_image:
-                delivery.on_image(index, image)
+        if outcome is None:
+            self._not_sent()
+            return
+        response, held, latency = outcome
+        bill = bill_for(request, self.variants, response, engine.backend.paid)
+        self.budget.spend(held, bill.usd, request.model, len(self.variants) if bill.paid else 0)
+        run.usd += bill.usd
+        await self._store(response, bill, latency)
 
-    def _fail(self, run: Run, index: int, count: int, exc: ImagenbError) -> None:
-        run.errors[index] = exc
-        run.failed += count
-
-    def _store_response(
-        self, request: ImageRequest, variants: list[int], response: Response, latency: float
-    ) -> list[GeneratedImage]:
-        """Write each image of `response` to the store (atomically) with its share of the bill."""
-        if len(response.images) != len(variants):
-            raise BackendError(f"asked for {len(variants)} image(s), got {len(response.images)}")
-        if response.usage is not None:
-            usd = cost.usage_cost(request.spec, response.usage)
-            is_estimate = response.usage_is_estimate
-        else:
-            usd, is_estimate = cost.estimate(request, images=len(variants)).usd, True
-        share = usd / len(variants)
-        params = {**request.params(), "n": len(variants), **resolved_params(response.resolved)}
-        origin = Origin.of(request, self.backend.name)
-        return [
-            write_image(
-                self.store,
-                origin,
-                data,
-                key=request.key(variant),
-                variant=variant,
-                params=params,
-                usage=response.usage,
-                cost_usd=share,
-                cost_is_estimate=is_estimate,
-                latency_s=latency,
-                request_id=response.request_id,
-                thumbnail_px=self.thumbnail_px,
+    async def _store(self, response: Response, bill: Bill, latency: float) -> None:
+        """Store each image on its own (shielded: an interrupt must not lose a paid image)."""
+        engine, run = self.engine, self.run
+        request = run.requests[self.index]
+        origin = Origin.of(request, engine.backend.name)
+        outcomes = await asyncio.shield(
+            asyncio.to_thread(
+                store_answer, engine.store, origin, request, self.variants, response, bill,
+                latency, engine.thumbnail_px,
             )
-            for variant, data in zip(variants, response.images, strict=True)
-        ]
+        )  # fmt: skip
+        for variant, outcome in zip(self.variants, outcomes, strict=True):
+            if isinstance(outcome, GeneratedImage):
+                run.results[self.index][variant] = outcome
+                run.done += 1
+                if self.delivery.on_image:
+                    self._deliver(outcome)
+            else:
+                self._fail(outcome, count=1)
 
+    def _deliver(self, image: GeneratedImage) -> None:
+        on_image = self.delivery.on_image
+        assert on_image is not None
+        try:
+            on_image(self.index, image)
+        except Exception:
+            import traceback
 
-def serve_cached(
-    store: Store, run: Run, thumbnail_px: int, on_image: ImageSink | None = None
-) -> list[list[int]]:
-    """Fill in every stored variant of `run`; return the missing variant indices per request."""
-    keys = {r.key(v): (i, v) for i, r in enumerate(run.requests) for v in range(r.n)}
-    found = store.get_many(list(keys))
-    missing: list[list[int]] = [[] for _ in run.requests]
-    for key, (index, variant) in keys.items():
-        if row := found.get(key):
-            serve_row(run, index, variant, row, thumbnail_px, on_image)
+            traceback.print_exc()
+
+    def _not_sent(self) -> None:
+        """The run was halted before this call went out."""
+        fatal = self.run.fatal
+        if fatal is None or self.run.stop_requested.is_set():
+            self.run.stopped += len(self.variants)
+        elif isinstance(fatal, StoreUnwritable):
+            self._fail(StoreUnwritable(f"not sent: the store cannot be written ({fatal})"))
         else:
-            missing[index].append(variant)
-    return missing
+            self._fail(fatal)
+
+    def _fail(self, exc: ImagenbError, count: int | None = None) -> None:
+        run = self.run
+        run.errors[self.index] = exc
+        run.failed += len(self.variants) if count is None else count
+        if isinstance(exc, StoreUnwritable) and run.fatal is None:
+            run.fatal = exc  # images could not be kept: send nothing more
 
 
-def serve_row(
-    run: Run,
-    index: int,
-    variant: int,
-    row: StoredImage,
-    thumbnail_px: int,
-    on_image: ImageSink | None,
-) -> None:
-    """Fill in one variant of `run` from the store, at no cost."""
-    image = GeneratedImage.from_stored(row, cached=True, thumbnail_px=thumbnail_px)
-    run.results[index][variant] = image
-    run.cached += 1
-    if on_image:
-        on_image(index, image)
+def _as_error(exc: Exception) -> ImagenbError:
+    """Any failure of one call as an `ImagenbError` with a one-line reason."""
+    if isinstance(exc, ImagenbError):
+        return exc
+    return ImagenbError(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
 
 
-@dataclass(frozen=True)
-class Origin:
-    """What made an image, as recorded with it: enough to store a result whose `ImageRequest`
-    is gone (a batch collected by another process)."""
+def _store_error(exc: Exception) -> ImagenbError:
+    from .storing import storage_failure
 
-    prompt: str
-    model: str
-    kind: str
-    input_keys: tuple[str, ...]
-    backend: str
-
-    @classmethod
-    def of(cls, request: ImageRequest, backend: str) -> Origin:
-        inputs = tuple(i.sha256 for i in request.images)
-        return cls(request.prompt, request.model, request.kind, inputs, backend)
-
-
-def write_image(
-    store: Store,
-    origin: Origin,
-    data: bytes,
-    *,
-    key: str,
-    variant: int,
-    params: dict[str, Any],
-    usage: dict[str, Any] | None,
-    cost_usd: float,
-    cost_is_estimate: bool,
-    latency_s: float | None,
-    request_id: str | None,
-    thumbnail_px: int,
-) -> GeneratedImage:
-    """Store one image (atomically, provenance embedded) and return it as a fresh result."""
-    row = store.put(
-        key=key,
-        data=_with_provenance(data, origin, key, variant, params),
-        prompt=origin.prompt,
-        model=origin.model,
-        backend=origin.backend,
-        params=params,
-        variant=variant,
-        usage=usage,
-        cost_usd=cost_usd,
-        cost_is_estimate=cost_is_estimate,
-        latency_s=latency_s,
-        request_id=request_id,
-        kind=origin.kind,
-        input_keys=origin.input_keys,
-    )
-    return GeneratedImage.from_stored(row, cached=False, thumbnail_px=thumbnail_px)
-
-
-def _with_provenance(
-    data: bytes, origin: Origin, key: str, variant: int, params: dict[str, Any]
-) -> bytes:
-    """The image bytes with what made them written inside (PNG iTXt, JPEG COM, WebP XMP)."""
-    header = provenance.probe(data)
-    if header is None:
-        return data  # the store refuses it with a clear message
-    meta = {
-        "imagenb": __version__,
-        "key": key,
-        "prompt": origin.prompt,
-        "model": origin.model,
-        "backend": origin.backend,
-        "params": params,
-        "variant": variant,
-        "inputs": list(origin.input_keys),
-        "created": time.time(),
-    }
-    return provenance.embed(data, header.format, meta)
-
-
-def resolved_params(resolved: Mapping[str, Any]) -> dict[str, Any]:
-    """What the server chose where the request said `auto`, under `resolved_*` names."""
-    return {f"resolved_{k}": v for k, v in resolved.items() if v is not None}
+    if storage_failure(exc):
+        return StoreUnwritable(f"the store cannot be written ({exc}); nothing was sent")
+    return _as_error(exc)

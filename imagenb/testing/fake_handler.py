@@ -22,10 +22,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .fake_billing import break_event, break_response
 from .fake_http import ApiError, invalid, parse_json_object, parse_multipart, read_body
 from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_form, raw_from_json
 from .fake_render import response_pieces, stream_events
+from .fake_state import MoneyDraw
 
 if TYPE_CHECKING:
     from .fake_server import FakeImagesServer
@@ -266,18 +268,48 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.stats.add("slowed")
             self.entry["fault"] = "slow"
         delay = fake.latency * draw.latency_factor + draw.slow_seconds
+        money = fake.draw_money(job)
         if job.stream:
-            self._stream(job, delay, draw.stream_error)
+            self._stream(job, delay, draw.stream_error, money)
         elif not fake.sleep(delay):
             self._drop()  # the server is stopping
         else:
             pieces = response_pieces(fake.renderer, job, int(time.time()))
-            fake.complete(job)
-            if self._client_gone() or not self._send(200, pieces):
+            if money.malformed:
+                fake.stats.add("malformed")
+                self.entry["fault"] = money.malformed
+                pieces = break_response(pieces, money.malformed)
+            fake.complete(job, self.request_id)
+            if money.lost:
+                self._lose(pieces, money.lost)
+            elif self._client_gone() or not self._send(200, pieces):
                 fake.stats.add("undelivered")
 
-    def _stream(self, job: ImageJob, delay: float, fail: bool) -> None:
-        """SSE over chunked encoding; the latency is spread evenly across the events."""
+    def _lose(self, pieces: list[bytes], how: str) -> None:
+        """The work is done and billed; then the answer is cut mid-body, or never comes."""
+        self.fake.stats.add("lost_after_work")
+        self.fake.stats.add("undelivered")
+        self.entry["fault"] = f"lost_{how}"
+        if how == "hang":
+            self.entry["status"] = None
+            self.release()
+            self._record()
+            while self.fake.sleep(0.05) and not self._client_gone():
+                pass  # until the client gives up (its read timeout) or the server stops
+            self._drop()
+            return
+        body = b"".join(pieces)
+        with contextlib.suppress(*_WRITE_ERRORS):
+            self._headers(200, "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+        self._drop()
+
+    def _stream(self, job: ImageJob, delay: float, fail: bool, money: MoneyDraw) -> None:
+        """SSE over chunked encoding; the latency is spread evenly across the events. With
+        `money.lost`, the work is billed and the stream ends before its final event."""
         fake = self.fake
         fake.stats.add("streams")
         steps = job.n * (job.partial_images + 1)
@@ -312,16 +344,26 @@ class FakeHandler(BaseHTTPRequestHandler):
                     return
                 if number == steps - 1:  # account for the work before its last event goes out
                     done = True
-                    fake.complete(job)
+                    fake.complete(job, self.request_id)
                     self.entry["status"] = 200
                     self.release()
                     self._record()
+                    if money.lost:
+                        fake.stats.add("lost_after_work")
+                        fake.stats.add("undelivered")
+                        self.entry["fault"] = f"lost_{money.lost}"
+                        self._drop()  # no final event, no end of the chunked body
+                        return
+                    if money.malformed:
+                        fake.stats.add("malformed")
+                        self.entry["fault"] = money.malformed
+                        event = break_event(event, money.malformed)
                 self._chunk(event)
             self._chunk([])
         except _WRITE_ERRORS:
             self.close_connection = True
             if not done:  # the work was done (and billed) even if nobody listened
-                fake.complete(job)
+                fake.complete(job, self.request_id)
                 fake.stats.add("undelivered")
 
     def _chunk(self, pieces: list[bytes]) -> None:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from .fake_batches import BatchManager, LineResult
+from .fake_billing import Bill, BillingLedger, price
 from .fake_files import FileStore
 from .fake_handler import FakeHandler
 from .fake_http import ApiError, invalid
@@ -33,7 +34,7 @@ from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_json
 from .fake_judge import JudgeDesk
 from .fake_render import ImageRenderer, response_pieces
-from .fake_state import FaultDraw, Faults, Stats, TokenBucket, draw_faults
+from .fake_state import FaultDraw, Faults, MoneyDraw, Stats, TokenBucket, draw_faults, draw_money
 
 _SERVER_ERRORS = {
     500: "The server had an error while processing your request. Sorry about that!",
@@ -90,10 +91,12 @@ class FakeImagesServer:
     (`n` per request) holding `burst` tokens (default: one second's worth). Batches move
     through their states over `batch_delay` seconds. `faults` may be replaced while running.
 
-    Read `base_url`, `stats` (live counters; `stats.snapshot()` for a consistent copy) and
-    `log` (one dict per request, appended before the response's last bytes are sent, never
-    holding the API key). Base images are encoded once per colour bucket and cached
-    (`colour_buckets`, `image_cache_bytes`); call `warm()` before timing a benchmark.
+    Read `base_url`, `stats` (live counters; `stats.snapshot()` for a consistent copy),
+    `ledger` (what the service would have billed: one `Bill` per request whose work was done,
+    delivered or not) and `log` (one dict per request, appended before the response's last
+    bytes are sent, never holding the API key). Base images are encoded once per colour
+    bucket and cached (`colour_buckets`, `image_cache_bytes`); call `warm()` before timing a
+    benchmark.
     """
 
     def __init__(
@@ -123,11 +126,13 @@ class FakeImagesServer:
         self.host = host
         self.port = port
         self.stats = Stats()
+        self.ledger = BillingLedger()
         self.log: list[dict[str, Any]] = []
         self.renderer = ImageRenderer(buckets=colour_buckets, cache_bytes=image_cache_bytes)
         self.files = FileStore()
         self.judge = JudgeDesk()  # /v1/responses judging: its knobs and its own bill
         self._rng = random.Random(seed)
+        self._money_rng = random.Random(seed + 1)  # its own, so older fault draws stay put
         self._lock = threading.Lock()
         self._bucket = TokenBucket(rate_per_minute, burst) if rate_per_minute else None
         self._stopping = threading.Event()
@@ -194,8 +199,9 @@ class FakeImagesServer:
         self.stop()
 
     def reset(self) -> None:
-        """Clear stats and the request log (files and batches stay)."""
+        """Clear stats, the billing ledger and the request log (files and batches stay)."""
         self.stats.reset()
+        self.ledger.clear()
         self.log.clear()
 
     @property
@@ -299,10 +305,19 @@ class FakeImagesServer:
     def injected_error(self, status: int) -> ApiError:
         return ApiError(status, _SERVER_ERRORS[status], type="server_error", fault="error")
 
-    def complete(self, job: ImageJob) -> None:
+    def draw_money(self, job: ImageJob) -> MoneyDraw:
+        with self._lock:
+            return draw_money(self._money_rng, self._faults, job.prompt)
+
+    def complete(self, job: ImageJob, request_id: str) -> None:
+        """The work of `job` is done: count it and bill it (delivered or not)."""
         self.stats.add("completed")
         self.stats.add("images_completed", job.n)
         self.stats.count("completions_by_prompt", job.prompt, job.n)
+        usage = job.usage()
+        self.ledger.bill(
+            Bill(request_id, job.prompt, job.model, job.n, usage.as_dict(), price(job.model, usage))
+        )
 
     # --- batches -------------------------------------------------------------------------
 
@@ -328,6 +343,9 @@ class FakeImagesServer:
         self.stats.add("batch_requests_completed")
         self.stats.add("batch_images_completed", job.n)
         self.stats.count("batch_completions_by_prompt", job.prompt, job.n)
+        usage = job.usage()
+        usd = price(job.model, usage, batch=True)
+        self.ledger.bill(Bill(request_id, job.prompt, job.model, job.n, usage.as_dict(), usd, True))
         return LineResult(200, payload, request_id, job.usage(), job.prompt, job.n)
 
 

@@ -36,13 +36,53 @@ class Faults:
     moderation_category: str = "violence"
     quota_exhausted: bool = False  # every image request -> 429 insufficient_quota
     batch_expire_after: int | None = None  # batches expire after this many lines
+    # Faults that cost money: the work is done (and billed) before anything goes wrong.
+    lost_rate: float = 0.0  # the answer is lost after the work: see `lost`
+    lost: str = "drop"  # "drop": cut mid-body, "hang": silence (a stream: cut before its end)
+    malformed_rate: float = 0.0  # the answer arrives but is broken: see `malformed`
+    malformed: str = "truncated_png"  # truncated_png | bad_base64 | url_only | negative_usage
+    target_words: tuple[str, ...] = ()  # if set, lost and malformed hit only prompts with one
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "drop_rate", "slow_rate", "stream_error_rate"):
+        rates = ("error_rate", "drop_rate", "slow_rate", "stream_error_rate")
+        for name in (*rates, "lost_rate", "malformed_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"Faults.{name} must be between 0 and 1")
-        if isinstance(self.moderation_words, str):
-            raise TypeError("Faults.moderation_words must be a tuple of words, not a string")
+        for name in ("moderation_words", "target_words"):
+            if isinstance(getattr(self, name), str):
+                raise TypeError(f"Faults.{name} must be a tuple of words, not a string")
+        if self.lost not in LOST_KINDS:
+            raise ValueError(f"Faults.lost must be one of {LOST_KINDS}")
+        if self.malformed not in MALFORMED_KINDS:
+            raise ValueError(f"Faults.malformed must be one of {MALFORMED_KINDS}")
+
+    def targets(self, prompt: str) -> bool:
+        """Whether the money faults may hit `prompt` (every prompt without `target_words`)."""
+        lowered = prompt.lower()
+        return not self.target_words or any(w.lower() in lowered for w in self.target_words)
+
+
+LOST_KINDS = ("drop", "hang")
+MALFORMED_KINDS = ("truncated_png", "bad_base64", "url_only", "negative_usage")
+
+
+@dataclass(frozen=True)
+class MoneyDraw:
+    """What happens to one request after its work is done (and billed)."""
+
+    lost: str | None = None
+    malformed: str | None = None
+
+
+def draw_money(rng: random.Random, faults: Faults, prompt: str) -> MoneyDraw:
+    """Both numbers are drawn every time (from their own generator), for determinism."""
+    lost, malformed = rng.random(), rng.random()
+    if not faults.targets(prompt):
+        return MoneyDraw()
+    return MoneyDraw(
+        lost=faults.lost if lost < faults.lost_rate else None,
+        malformed=faults.malformed if malformed < faults.malformed_rate else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,6 +178,8 @@ class Stats:
     moderation_blocked: int
     invalid: int
     undelivered: int
+    lost_after_work: int
+    malformed: int
     streams: int
     files_created: int
     batches_created: int
