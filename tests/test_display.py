@@ -233,7 +233,8 @@ def test_config_repr_is_one_setting_a_line_and_names_the_live_backend() -> None:
 
     text = repr(config.configure())
     lines = text.splitlines()
-    assert lines[0] == "Config(" and lines[-1] == ")" and len(lines) == 13  # one a line
+    fields = len(config.Config().public())
+    assert lines[0] == "Config(" and lines[-1] == ")" and len(lines) == fields + 2  # one a line
     assert lines[1] == "    backend='auto',  # auto: preview now"  # no key in the test env
     assert "    budget_usd=None," in lines
     key = repr(config.configure(backend="preview", api_key="sk-test-secret-value"))
