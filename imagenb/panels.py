@@ -64,6 +64,11 @@ def cancelled_text(arrived: int, total: int) -> str:
     if arrived == 0:
         return f"Cancelled: none of the {total} {noun} had arrived."
     rest = total - arrived
+    if rest == 0:  # already sent: a cancel collects what is in flight (it may be billed)
+        return (
+            f"Cancelled, but all {total} {noun} were already on their way: they arrived and "
+            "are in the store."
+        )
     return (
         f"Cancelled: {arrived} of {total} {noun} arrived and are in the store; the same "
         f"request again asks only for the other {rest}."

@@ -509,3 +509,11 @@ def test_copy_as_code_one_line_prompt_runs_as_a_line_magic(fake: Any) -> None:
     prompt, unfilled = magic_args.interpolate(args.prompt, {"name": "NOT USED"})
     assert prompt == p.prompt.value and not unfilled
     assert args.params() == {k: v for k, v in p.params().items() if k != "background"}
+
+
+def test_cancel_wording_when_everything_had_already_been_sent() -> None:
+    from imagenb.panels import cancelled_text
+
+    assert "the other 0" not in cancelled_text(4, 4) and "already on their way" in cancelled_text(
+        4, 4
+    )
