@@ -1,7 +1,7 @@
 """Run every benchmark side by side in one process and print the tables (the README's
 performance section is this output).
 
-    python -m benchmarks.run [all|throughput|overhead|memory|grid|import|ocr|money]
+    python -m benchmarks.run [all|throughput|overhead|memory|grid|import|ocr|money|chat]
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from . import grid_cache, importtime, money, ocr, overhead, throughput
+from . import chat_turns, grid_cache, importtime, money, ocr, overhead, throughput
 
 
 def _fresh(module: str) -> Callable[[], tuple[str, dict[str, Any]]]:
@@ -33,6 +33,7 @@ SUITES: dict[str, Callable[[], tuple[str, object]]] = {
     "import": importtime.measure,
     "ocr": ocr.measure,
     "money": money.measure,
+    "chat": chat_turns.measure,
 }
 
 

@@ -30,6 +30,8 @@ _EXPORTS = {
     "storyboard": "imagenb.storyboards",
     "Storyboard": "imagenb.storyboards",
     "panel": "imagenb.panels",
+    "mask": "imagenb.masks",
+    "masks": "imagenb.masks",
     "Estimate": "imagenb.cost",
     "GeneratedImage": "imagenb.results",
     "ImageSet": "imagenb.results",
@@ -43,11 +45,14 @@ _EXPORTS = {
     "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
     "catalog": "imagenb.catalog",
+    "chat": "imagenb.chat.conversation",
+    "Chat": "imagenb.chat.conversation",
 }
 
 if TYPE_CHECKING:
-    from . import catalog, errors
+    from . import catalog, errors, masks
     from .api import Spend, current_store, edit, estimate, generate, history, spent, start
+    from .chat.conversation import Chat, chat
     from .config import Config, configure
     from .cost import Estimate
     from .frames import prompt_matrix
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
     from .judging.people import agreement, rate, ratings
     from .judging.ranking import rank
     from .judging.verdicts import judge
+    from .masks import mask
     from .panels import panel
     from .results import GeneratedImage, ImageSet
     from .storyboards import Storyboard, storyboard
@@ -85,6 +91,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = [
+    "Chat",
     "Comparison",
     "Config",
     "Estimate",
@@ -96,6 +103,7 @@ __all__ = [
     "TextCheck",
     "agreement",
     "catalog",
+    "chat",
     "check_text",
     "compare",
     "configure",
@@ -107,6 +115,8 @@ __all__ = [
     "grid",
     "history",
     "judge",
+    "mask",
+    "masks",
     "panel",
     "prompt_matrix",
     "rank",

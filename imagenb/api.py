@@ -21,6 +21,7 @@ from .backends.base import Partial
 from .engine import loop
 from .engine.runner import Run
 from .errors import BudgetExceeded, ImagenbError, InvalidRequest
+from .masks import keep
 from .progress import PartialPreview, in_notebook, wait_showing
 from .results import GeneratedImage, ImageSet
 from .spend import Spend, spent
@@ -170,13 +171,21 @@ def _ignore(index: int, partial: Partial) -> None:
     """A stream nobody watches (a script): partials are simply dropped."""
 
 
-_NOT_PARAMETERS = ("prompt", "fresh", "stream", "best_of", "check_text")
+_NOT_PARAMETERS = ("prompt", "fresh", "stream", "best_of", "check_text", "keep_outside")
 
 
-def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: bool) -> ImageSet:
+def _run_one(
+    prompt: Any,
+    arguments: dict[str, Any],
+    *,
+    fresh: bool,
+    stream: bool,
+    keep_outside: bool = False,
+) -> ImageSet:
     """Validate and run one request to the end (`arguments`: the caller's keyword arguments),
     streaming partial previews into the notebook if asked. With `best_of=k`, k candidates
-    are made as k calls and come back best first by how their text reads (`check_text`)."""
+    are made as k calls and come back best first by how their text reads (`check_text`).
+    With `keep_outside`, each answer is composited onto the input outside the mask."""
     loop.refuse_blocking("ig.generate / ig.edit", "ig.start(requests, on_image=...)")
     cfg = config_mod.current()
     params = {k: v for k, v in arguments.items() if k not in _NOT_PARAMETERS}
@@ -185,6 +194,8 @@ def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: boo
         params["n"] = _candidates(best_of, params, cfg)
         check_text = True if check_text is None else check_text  # the prompt's quoted text
     req = build(prompt, cfg, **params)
+    if keep_outside:
+        req = keep.prepare(req)
     expected = textmatch.expected_from(req.prompt, check_text)
     if expected is not None:
         textcheck.prepare([expected])  # OCR installed and the language known: before paying
@@ -214,6 +225,9 @@ def _run_one(prompt: Any, arguments: dict[str, Any], *, fresh: bool, stream: boo
         raise errors[0]
     if expected is not None:
         images = textcheck.rank(images, expected)
+    if keep_outside:
+        images = keep.finish(req, images, cfg)
+        title += " · the outside of the mask kept as it was"
     return ImageSet(images, title=f"best of {req.n}: {title}" if split else title)
 
 
@@ -289,11 +303,19 @@ def edit(
     background: str | None = None,
     moderation: str | None = None,
     complexity: str | None = None,
+    keep_outside: bool | None = None,
     fresh: bool = False,
     stream: bool = False,
 ) -> ImageSet:
-    """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says."""
-    return _run_one(prompt, locals(), fresh=fresh, stream=stream)
+    """Edit `images` (paths, bytes, PIL images or GeneratedImages; 1 to 16) as `prompt` says.
+
+    With a `mask` (a PNG, PIL image or `ig.mask` painter; transparent where to edit), the
+    answer is by default composited onto the first image, so the outside stays exactly as it
+    was (`keep_outside=False`: the answer as it came); each result's `.changed_outside` says
+    how much of the outside the model had changed, and `.raw` is its answer (stored too)."""
+    return _run_one(
+        prompt, locals(), fresh=fresh, stream=stream, keep_outside=keep.wanted(mask, keep_outside)
+    )
 
 
 def requests_from(
@@ -339,10 +361,12 @@ def current_store() -> Store:
 
 
 def history(limit: int | None = None) -> pd.DataFrame:
-    """Every stored image, newest first, as a DataFrame."""
+    """Every stored image, newest first, as a DataFrame; an edit's `sources` are the store keys
+    of its input images (those in the store), and a masked edit's `changed_outside` is there."""
     import pandas as pd
 
-    rows = session.store_for(config_mod.current()).history(limit)
+    store = session.store_for(config_mod.current())
+    rows = store.history(limit)
     columns = [
         "key",
         "prompt",
@@ -358,9 +382,11 @@ def history(limit: int | None = None) -> pd.DataFrame:
         "variant",
         "latency_s",
         "kind",
+        "input_keys",  # an edit's inputs; a conversation turn's parent image
     ]
     frame = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in rows], columns=columns)
     frame["created"] = pd.to_datetime(frame["created"], unit="s", utc=True)
+    keep.add_lineage(frame, rows, store)
     return frame
 
 

@@ -176,8 +176,10 @@ def lookup(name: str) -> ModelSpec:
     raise InvalidRequest(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
 
 
-# --- mainline (Responses API) models that judge images -------------------------------------
-# Added by the judge feature (imagenb.judging); the conversations feature adds its own rows here.
+# --- mainline (Responses API) models: they judge images and drive conversations -------------
+# One row per model, read by the judge feature (imagenb.judging) and by conversations
+# (imagenb.chat). An image model is not a valid mainline (the tools guide: "aren't valid values
+# for the `model` field in the Responses API"): it is the `image_generation` tool's model.
 # Sources (shared reference openai-mainline-pricing-and-image-evals.md, checked 2026-11-18):
 #   ML6L  developers.openai.com/api/docs/models/gpt-6-luna ($0.10 / $0.01 / $0.50, effort
 #         none..max)
@@ -185,13 +187,17 @@ def lookup(name: str) -> ModelSpec:
 #   ML62  developers.openai.com/api/docs/models/gpt-6.2-sol ($2 / $0.10 / $10; rejects `none`)
 #   IMGT  image input at detail="high": fit in 2048x2048, at most 2,500 32-px patches, billed
 #         1.2 tokens a patch (community measurements: 1024x1024 -> 1,229, 1920x1080 -> 2,448)
+#   OFF   developers.openai.com models page (gpt-6.1-terra)
+#   DEP   developers.openai.com/api/docs/deprecations (shutdown dates and replacements)
+#   GP    pydantic/genai-prices openai.yml [secondary]
 
 
 @dataclass(frozen=True)
 class MainlineSpec:
     """A text model reached through the Responses API: USD per 1M tokens (standard tier,
-    context under 272K), the reasoning efforts it accepts (lowest first), and how it counts an
-    input image sent at `detail="high"`."""
+    context under 272K), the reasoning efforts it accepts (lowest first), how it counts an
+    input image sent at `detail="high"`, and when it shuts down (ISO date, with the model to
+    use instead and the source that says so)."""
 
     name: str
     text_in: float
@@ -202,9 +208,13 @@ class MainlineSpec:
     image_patch_budget: int = 2500
     image_token_factor: float = 1.2
     shutdown: str | None = None
+    use_instead: str | None = None
+    shutdown_source: str = ""
+    notes: str = ""
 
 
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_LOW_UP = _EFFORTS[2:6]  # low .. xhigh
 
 MAINLINE_MODELS: dict[str, MainlineSpec] = {
     m.name: m
@@ -212,17 +222,62 @@ MAINLINE_MODELS: dict[str, MainlineSpec] = {
         MainlineSpec("gpt-6-luna", 0.10, 0.01, 0.50, _EFFORTS, ("ML6L", "IMGT")),
         MainlineSpec("gpt-5.6-luna", 0.20, 0.02, 1.20, _EFFORTS, ("ML56", "IMGT")),
         MainlineSpec("gpt-5.6-terra", 2.00, 0.20, 12.00, _EFFORTS, ("ML56", "IMGT")),
-        MainlineSpec("gpt-6.2-sol", 2.00, 0.10, 10.00, _EFFORTS[2:], ("ML62", "IMGT")),
+        MainlineSpec("gpt-6.2-sol", 2.00, 0.10, 10.00, _EFFORTS[2:], ("ML62", "IMGT"),
+                     notes="rejects reasoning.effort='none'; cache writes $2.50/1M"),
+        MainlineSpec("gpt-6.1-sol", 2.00, 0.10, 10.00, _LOW_UP, ("GP: release notes",)),
+        MainlineSpec("gpt-6.1-terra", 1.00, 1.00, 5.00, _EFFORTS, ("OFF",),
+                     notes="cached price not published: billed as uncached (errs high)"),
+        MainlineSpec("gpt-5.6-sol", 5.00, 0.50, 30.00, _LOW_UP, ("GP",),
+                     notes="launch price; a $4/$20 promotion ran to at least 2026-11-21"),
+        MainlineSpec("gpt-5.5", 5.00, 0.50, 30.00, _LOW_UP, ("GP",)),
+        MainlineSpec("gpt-5.4", 2.50, 0.25, 15.00, _LOW_UP, ("GP",)),
+        MainlineSpec("gpt-5.4-mini", 0.75, 0.075, 4.50, _LOW_UP, ("GP",)),
+        MainlineSpec("gpt-5.1", 1.25, 0.125, 10.00, _LOW_UP, ("GP",), shutdown="2027-04-01",
+                     use_instead="gpt-6.2-sol", shutdown_source="dev.to/aidriftline [secondary]"),
+        MainlineSpec("gpt-5", 1.25, 0.125, 10.00, _EFFORTS[1:5], ("GP",), shutdown="2026-12-11",
+                     use_instead="gpt-6.1-sol", shutdown_source="DEP"),
+        MainlineSpec("gpt-5-mini", 0.25, 0.025, 2.00, _EFFORTS[1:5], ("DEP",),
+                     shutdown="2026-12-11", use_instead="gpt-6.1-terra", shutdown_source="DEP"),
+        MainlineSpec("o3", 2.00, 0.50, 8.00, _EFFORTS[2:5], ("GP",), shutdown="2026-12-11",
+                     use_instead="gpt-6.2-sol", shutdown_source="DEP"),
+        MainlineSpec("gpt-4.1", 2.00, 0.50, 8.00, (), ("GP",), shutdown="2027-01-14",
+                     use_instead="gpt-6-luna", shutdown_source="DEP (W3C mirror)"),
+        MainlineSpec("gpt-4.1-nano", 0.10, 0.025, 0.40, (), ("GP",), shutdown="2026-10-23",
+                     use_instead="gpt-5.6-luna",
+                     shutdown_source="DEP; dev.to/leighefford [secondary]"),
+        MainlineSpec("o4-mini", 1.10, 0.275, 4.40, _EFFORTS[2:5], ("GP",), shutdown="2026-10-23",
+                     use_instead="gpt-6-luna",
+                     shutdown_source="DEP; dev.to/leighefford [secondary]"),
     )
-}
+}  # fmt: skip
 
 DEFAULT_JUDGE_MODEL = "gpt-6-luna"  # the cheapest current vision model (reference §1 (b))
+# gpt-6.2-sol drives conversations: OpenAI's "go-to model for everyday work", no shutdown
+# announced, and at $2/$0.10/$10 no dearer than gpt-5.6-terra; in a refinement chat the image
+# tokens dominate the bill, so a capable planner costs little extra. Its lowest effort is `low`.
+DEFAULT_MAINLINE = "gpt-6.2-sol"
 
 
-def lookup_mainline(name: str) -> MainlineSpec:
-    """The spec of Responses model `name`, or `InvalidRequest` naming those with prices."""
-    if name in MAINLINE_MODELS:
-        return MAINLINE_MODELS[name]
-    raise InvalidRequest(
-        f"no prices for judge model {name!r}; choose one of: {', '.join(MAINLINE_MODELS)}"
-    )
+def lookup_mainline(name: str, *, today: str | None = None) -> MainlineSpec:
+    """The spec of Responses model `name`, or `InvalidRequest`: an image model, a model with
+    no prices here, or one past its shutdown date (named with its replacement)."""
+    if name in MODELS or name in RETIRED:
+        raise InvalidRequest(
+            f"{name!r} is an image model: it draws through the image tool (chat(model=...)); "
+            f"a mainline drives the Responses API, e.g. {DEFAULT_MAINLINE!r}"
+        )
+    spec = MAINLINE_MODELS.get(name)
+    if spec is None:
+        raise InvalidRequest(
+            f"no prices for judge model or chat mainline {name!r}; choose one of: "
+            f"{', '.join(MAINLINE_MODELS)}"
+        )
+    import datetime
+
+    day = today or datetime.datetime.now(datetime.UTC).date().isoformat()
+    if spec.shutdown is not None and day >= spec.shutdown:
+        raise InvalidRequest(
+            f"{name!r} was shut down on {spec.shutdown} ({spec.shutdown_source}); "
+            f"use {spec.use_instead!r} instead"
+        )
+    return spec

@@ -76,6 +76,9 @@ def _is_sequence(value: Any) -> bool:
 
 
 def _read(source: Any, role: str) -> tuple[str, bytes]:
+    painted = getattr(source, "mask", None)
+    if role == "mask" and hasattr(painted, "getpixel"):  # an ig.mask painter: its mask
+        source = painted
     if isinstance(source, (bytes, bytearray, memoryview)):
         return role, bytes(source)
     if isinstance(source, (str, os.PathLike)):
@@ -89,7 +92,7 @@ def _read(source: Any, role: str) -> tuple[str, bytes]:
         return getattr(source, "filename", "") or role, buf.getvalue()
     raise InvalidRequest(
         f"{role}: cannot use {type(source).__name__} as an image; pass a path, bytes, "
-        "a PIL image or a GeneratedImage"
+        "a PIL image or a GeneratedImage" + (" (or an ig.mask painter)" if role == "mask" else "")
     )
 
 

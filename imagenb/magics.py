@@ -158,7 +158,8 @@ class ImagenbMagics(Magics):
 
     def _generate(self, args: magic_args.MagicArgs) -> None:
         from . import api, progress
-        from .results import ImageSet
+        from .masks import keep
+        from .results import GeneratedImage, ImageSet
 
         cfg = _config_for(args.backend)
         ns: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
@@ -169,6 +170,8 @@ class ImagenbMagics(Magics):
         mask = _single_mask(args.mask, ns)
         edit = {"images": images, "mask": mask} if args.images else {}
         request = api.build(prompt, cfg, **args.params(), **edit)
+        if request.mask is not None:  # as ig.edit: the outside of the mask is kept
+            request = keep.prepare(request)
         plan = (
             magic_args.save_plan(args.save, request.n, request.output_format) if args.save else None
         )
@@ -193,7 +196,10 @@ class ImagenbMagics(Magics):
                 file=sys.stderr,
             )
             raise
-        result = ImageSet(job.images(), title=request.prompt)
+        made: list[GeneratedImage] = list(job.images())
+        if request.mask is not None:
+            made = keep.finish(request, made, cfg)
+        result = ImageSet(made, title=request.prompt)
         failures = [e for e in job.run.errors if e is not None]
         if failures and not result:
             raise failures[0]
@@ -249,6 +255,14 @@ class ImagenbMagics(Magics):
 def register(ipython: Any) -> None:
     """Register the magics on `ipython` (what `%load_ext imagenb` does)."""
     ipython.register_magics(ImagenbMagics(shell=ipython))
+    ipython.register_magic_function(_imagechat, "cell", "imagechat")
+
+
+def _imagechat(line: str, cell: str) -> Any:
+    """`%%imagechat`: conversations live in `imagenb.chat` (imported on first use)."""
+    from .chat.magic import imagechat
+
+    return imagechat(line, cell)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from . import api, catalog, config, errors, inputs
 from .backends.base import Partial
+from .masks.panel_mask import attach as attach_mask_tool
 from .panel_clipboard import copy_to_clipboard, load_magics
 from .panel_controls import Controls, explain, make
 from .panel_gallery import (
@@ -113,6 +114,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.prompt.value = str(defaults.get("prompt") or "")
         self.stream.value = bool(defaults.get("stream", False))
         self.fresh.value = bool(defaults.get("fresh", False))
+        self.mask_tool = attach_mask_tool(self)  # "Paint mask" (imagenb.masks.panel_mask)
         self._refresh()
 
     # --- construction -------------------------------------------------------------------------

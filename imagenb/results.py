@@ -42,6 +42,10 @@ class GeneratedImage:
     created: float = 0.0
     thumbnail_px: int = field(default=256, repr=False)
     text_check: TextCheck | None = None  # set by check_text scoring (generate(best_of=k))
+    # A masked edit that kept the outside (imagenb.masks.keep): how much of the outside the
+    # model had changed, and its answer as it came (stored too).
+    changed_outside: float | None = None
+    raw: GeneratedImage | None = field(default=None, repr=False)
 
     @classmethod
     def from_stored(
@@ -64,6 +68,7 @@ class GeneratedImage:
             latency_s=row.latency_s,
             created=row.created,
             thumbnail_px=thumbnail_px,
+            changed_outside=row.params.get("changed_outside"),
         )
 
     @property

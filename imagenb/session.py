@@ -16,7 +16,7 @@ from .cost import Estimate
 from .engine.limiter import AdaptiveLimiter
 from .engine.retry import RetryPolicy
 from .engine.runner import Engine
-from .ledger import Ledger
+from .ledger import Ledger, Reservation
 from .store import Store, default_root
 
 _lock = threading.Lock()
@@ -73,6 +73,17 @@ def budget_left(config: Config) -> float | None:
 def budget_cap(config: Config) -> float | None:
     """The cap runs reserve against: none on the replay backend (it never pays)."""
     return None if backend_name(config) == "replay" else config.budget_usd
+
+
+def reserve(holds: list[float], config: Config) -> Reservation:
+    """Reserve a call's estimate before anything is sent, one hold per request set aside at
+    once (for calls that send all their requests together: judging, conversation turns);
+    raises `BudgetExceeded` when what the budget has left cannot cover it."""
+    paid = backend_name(config) not in ("preview", "replay")
+    reservation = ledger.reserve(sum(holds), budget_cap(config), paid=paid)
+    for usd in holds:
+        reservation.take(usd)  # always covered: the pool was reserved just now
+    return reservation
 
 
 def plan_tail(plan: Estimate, config: Config) -> str:

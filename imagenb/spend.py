@@ -42,17 +42,23 @@ class Spend:
 def spent() -> Spend:
     """What was spent: `usd` for answers received, `uncertain_usd` (at their estimates) for
     answers lost after the request may have been billed; both count against the budget."""
-    store_totals = session.store_for(config_mod.current()).spent()
+    from .store_turns import mainline_spent  # conversations: the mainline money
+
+    store = session.store_for(config_mod.current())
+    store_totals = store.spent()
     paid = {k: v for k, v in store_totals["by_backend"].items() if k not in ("preview", "replay")}
+    by_model = dict(store_totals.get("paid_by_model", {}))
+    for model, usd in (mainline := mainline_spent(store)).items():
+        by_model[model] = by_model.get(model, 0.0) + usd
     led = session.ledger
     with led.lock:
         return Spend(
             usd=led.usd,
             images=led.images,
             by_model=dict(led.by_model),
-            all_time_usd=sum(v["usd"] for v in paid.values()),
+            all_time_usd=sum(v["usd"] for v in paid.values()) + sum(mainline.values()),
             all_time_images=sum(v["images"] for v in paid.values()),
-            all_time_by_model=dict(store_totals.get("paid_by_model", {})),
+            all_time_by_model=by_model,
             preview_usd=led.preview_usd,
             uncertain_usd=led.uncertain_usd,
             uncertain_requests=led.uncertain_requests,

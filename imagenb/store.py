@@ -40,6 +40,9 @@ from . import owners, provenance, store_schema
 from .errors import ImagenbError
 
 FREE_BACKENDS = frozenset({"preview", "replay"})
+# Rows imagenb made itself from other rows (a masked edit's composite, imagenb.masks.keep):
+# they cost nothing and are not images a model made, so spending totals leave them out.
+DERIVED_KINDS = ("composite",)
 GRACE_S = 60.0  # younger orphans and tmp files may belong to a writer that is still running
 CLAIM_MAX_AGE_S = 6 * 3600.0  # a claim from another host (shared folder) lapses after this
 TMP_MAX_AGE_S = 3600.0  # tmp files older than this are removed whenever a store is opened
@@ -398,7 +401,8 @@ class Store:
     ) -> dict[str, Any]:
         """Money recorded since `since` (unix time; None = all time). `usd`, `images` and
         `by_model` count paid backends only; `by_backend` lists every backend."""
-        where, args = ("WHERE created >= ?", [since]) if since is not None else ("", [])
+        where = f"WHERE kind NOT IN ({', '.join(repr(k) for k in DERIVED_KINDS)})"
+        where, args = (f"{where} AND created >= ?", [since]) if since is not None else (where, [])
         by_backend = self._totals("backend", where, args)
         free = set(free_backends)
         paid = [b for b in by_backend if b not in free]

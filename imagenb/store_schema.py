@@ -129,12 +129,51 @@ def _create_judgments(conn: sqlite3.Connection) -> None:
     )
 
 
+def _create_turns(conn: sqlite3.Connection) -> None:
+    """Conversation turns (`imagenb.store_turns`), one row per turn and origin (a preview
+    turn never stands in for a real one); the turn's image is a row of `images`."""
+    conn.execute(
+        """CREATE TABLE turns (
+            key TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            chat TEXT NOT NULL,
+            parent TEXT,
+            text TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            image_key TEXT,
+            response_id TEXT,
+            image_call_id TEXT,
+            reasoning_id TEXT,
+            revised_prompt TEXT,
+            reasoning TEXT,
+            model_text TEXT NOT NULL DEFAULT '',
+            sources TEXT NOT NULL DEFAULT '[]',
+            usage TEXT,
+            tool_usage TEXT,
+            mainline TEXT NOT NULL,
+            image_model TEXT NOT NULL,
+            mainline_usd REAL NOT NULL DEFAULT 0,
+            image_usd REAL NOT NULL DEFAULT 0,
+            cost_is_estimate INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL,
+            error TEXT,
+            notice TEXT,
+            backend TEXT NOT NULL,
+            latency_s REAL,
+            created REAL NOT NULL,
+            PRIMARY KEY (key, origin)
+        )"""
+    )
+    conn.execute("CREATE INDEX turns_parent ON turns (parent)")
+
+
 # Applied in order, each once; `PRAGMA user_version` counts those done. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_images,
     _create_batches,
     _create_claims,
     _create_judgments,
+    _create_turns,
 ]
 
 

@@ -83,6 +83,23 @@ def test_a_budget_too_small_refuses_before_sending(fake, grid2x2):
     assert judge_requests(fake) == [] and fake.judge.requests == 0
 
 
+def test_judging_reserves_against_runs_already_under_way_and_releases_what_it_did_not_use(
+    fake, grid2x2
+):
+    """A judging call is a run like any other: the budget another run holds is not there for
+    it, and what it reserved and did not spend is given back when it ends."""
+    spent_before = session.ledger.usd
+    config.configure(budget_usd=spent_before + 0.05)
+    other = session.ledger.reserve(0.05 - 0.00001, config.current().budget_usd)
+    with pytest.raises(BudgetExceeded, match="budget"):
+        ig.judge(grid2x2, RUBRIC)
+    assert fake.judge.requests == 0
+    other.close()
+    ig.judge(grid2x2, RUBRIC)
+    assert session.ledger.reserved_usd == pytest.approx(0.0, abs=1e-12)
+    assert session.ledger.usd - spent_before == pytest.approx(fake.judge.billed_usd, rel=0.01)
+
+
 def test_the_estimate_is_an_upper_bound_of_the_bill(fake, grid2x2):
     rub = rubrics.build(RUBRIC)
     spec = asking.judge_model(None)

@@ -6,7 +6,8 @@ are raised as `imagenb.errors` classes, with `retryable` set truthfully.
 
 A backend that can also run asynchronous batch jobs (OpenAI's Batch API) implements
 `BatchBackend` as well: files in and out, and a batch's lifecycle. `imagenb.batch` builds the
-request lines and does everything else.
+request lines and does everything else. A backend that can hold a conversation implements
+`ConversationBackend` (`turns.py`: one Responses API turn) as well.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from ..config import Config
 from ..errors import BackendError
 from ..request import ImageRequest
+from .turns import ConversationBackend as ConversationBackend  # conversation turns
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from ..errors import (
     TransientError,
 )
 from ..request import ImageRequest
+from . import openai_responses
 from .base import (
     BatchEndpoint,
     BatchProblem,
@@ -43,6 +44,7 @@ from .base import (
     PartialCallback,
     Response,
 )
+from .turns import ContextLost, PartialSink, TurnCall, TurnReply
 
 _RESOLVED = ("size", "quality", "background", "output_format")
 CONNECT_S = 10.0  # seconds to open a connection; the SDK's default is 5
@@ -139,6 +141,16 @@ class OpenAIBackend:
                 "final event; the service may have billed the rest"
             )
         return Response(images, usage, resolved=resolved, problems=problems)
+
+    async def converse(self, call: TurnCall, *, on_partial: PartialSink | None = None) -> TurnReply:
+        """One conversation turn through the Responses API (`openai_responses`)."""
+        try:
+            return await openai_responses.converse(self._client, call, on_partial, error_from)
+        except openai.APIError as exc:
+            error = translate(exc)
+            if error.code == "previous_response_not_found":
+                raise ContextLost(str(error), status=error.status, code=error.code) from None
+            raise error from None
 
     async def judge(self, request: JudgeRequest) -> JudgeAnswer:
         try:

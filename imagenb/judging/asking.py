@@ -23,7 +23,8 @@ from ..backends.base import JudgeAnswer, JudgeBackend, JudgeRequest
 from ..config import Config
 from ..engine import loop
 from ..engine.retry import RetryPolicy
-from ..errors import BackendError, ImagenbError, InvalidRequest, RateLimited
+from ..errors import AnswerLost, BackendError, ImagenbError, InvalidRequest, RateLimited
+from ..ledger import Reservation
 from . import money, pricing, records, rubrics
 from .rubrics import Rubric
 from .subjects import Subject
@@ -129,18 +130,24 @@ def ask(questions: Sequence[Question], cfg: Config, *, fresh: bool = False) -> l
     keys = [q.key for q in questions]
     found = {} if fresh else records.get_many(store, keys, backend)
     todo = list({q.key: q for q in questions if q.key not in found}.values())
-    estimate = estimate_usd(todo)
+    holds = [pricing.estimate_usd(judge_model(q.request.model), q.request) for q in todo]
     if todo:
-        print(_plan_line(todo, len(questions) - len(todo), estimate, cfg))
-    money.guard(estimate, len(todo), cfg)
+        print(_plan_line(todo, len(questions) - len(todo), sum(holds), cfg))
+    reservation = session.reserve(holds, cfg)
     done: dict[str, Outcome] = {}
 
     def arrived(index: int, answer: JudgeAnswer | ImagenbError) -> None:
         # settled (paid, stored) as each answer comes: an interrupt loses none that arrived
-        done[todo[index].key] = _settle(todo[index], answer, cfg, backend)
+        if isinstance(answer, ImagenbError):
+            money.failed(reservation, holds[index], lost=isinstance(answer, AnswerLost))
+        done[todo[index].key] = _settle(todo[index], answer, cfg, backend, reservation,
+                                        holds[index])  # fmt: skip
 
-    if todo:
-        loop.wait(loop.submit(_send([q.request for q in todo], cfg, arrived)))
+    try:
+        if todo:
+            loop.wait(loop.submit(_send([q.request for q in todo], cfg, arrived)))
+    finally:
+        reservation.close()
     out, seen = [], set()
     for q in questions:
         if q.key in found or q.key in seen:  # stored, or asked once already in this call: free
@@ -166,7 +173,14 @@ def _plan_line(todo: Sequence[Question], stored: int, usd: float, cfg: Config) -
     )
 
 
-def _settle(q: Question, answer: JudgeAnswer | ImagenbError, cfg: Config, backend: str) -> Outcome:
+def _settle(
+    q: Question,
+    answer: JudgeAnswer | ImagenbError,
+    cfg: Config,
+    backend: str,
+    reservation: Reservation,
+    held: float,
+) -> Outcome:
     if isinstance(answer, ImagenbError):
         return Outcome(q, None, answer)
     spec = judge_model(q.request.model)
@@ -176,7 +190,7 @@ def _settle(q: Question, answer: JudgeAnswer | ImagenbError, cfg: Config, backen
         if answer.usage is None
         else pricing.usage_cost(spec, answer.usage)
     )
-    money.record(spec.name, usd, cfg)
+    money.paid(reservation, held, usd, spec.name)
     problem = _problem(q, answer)
     if problem is not None:
         return Outcome(q, None, VerdictError(f"{problem} (paid ${usd:.5f})"))

@@ -1,24 +1,21 @@
-"""The judge's one door to the budget and the spend ledger, so that budget reservations can
-replace the check here without touching the judging code."""
+"""The judge's door to the budget: a judging call reserves its estimate before anything is
+sent (atomically with every other run of the process, `session.reserve`), each question holds
+its own estimate while it is out, and its answer turns the hold into what it cost."""
 
 from __future__ import annotations
 
-from .. import api, cost, session
-from ..config import Config
+from ..ledger import Reservation
 
 
-def guard(usd: float, questions: int, cfg: Config) -> None:
-    """Raise `BudgetExceeded`, before anything is sent, if `usd` is more than what is left."""
-    api.check_budget(cost.Estimate(usd, questions, questions, 0), cfg)
+def paid(reservation: Reservation, held: float, usd: float, model: str) -> None:
+    """An answer arrived: its hold becomes what it cost (a judgment is not an image)."""
+    reservation.spend(held, usd, model, images=0)
 
 
-def record(model: str, usd: float, cfg: Config) -> None:
-    """Count what one answer cost in this process's spend (which the budget is checked against).
-    A judgment is not an image, so the ledger's image count stays as it is."""
-    ledger = session.ledger
-    with ledger.lock:
-        if session.backend_name(cfg) in ("preview", "replay"):
-            ledger.preview_usd += usd
-        else:
-            ledger.usd += usd
-            ledger.by_model[model] += usd
+def failed(reservation: Reservation, held: float, lost: bool) -> None:
+    """No verdict came: an answer lost after the question may have been billed is uncertain
+    spend; a question the service refused before doing any work gives its hold back."""
+    if lost:
+        reservation.uncertain(held)
+    else:
+        reservation.give_back(held)

@@ -268,7 +268,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             fake.stats.add("slowed")
             self.entry["fault"] = "slow"
         delay = fake.latency * draw.latency_factor + draw.slow_seconds
-        money = fake.draw_money(job)
+        money = fake.draw_money(job.prompt)
         if job.stream:
             self._stream(job, delay, draw.stream_error, money)
         elif not fake.sleep(delay):
@@ -370,14 +370,14 @@ class FakeHandler(BaseHTTPRequestHandler):
         size = sum(len(p) for p in pieces)
         self._write([f"{size:x}\r\n".encode(), *pieces, b"\r\n"])
 
-    def _responses(self, body: bytes) -> dict[str, Any]:
-        """Structured judging bodies go to the fake judge; others are not served here."""
-        from . import fake_judge
+    def _responses(self, body: bytes) -> dict[str, Any] | None:
+        """Structured judging bodies go to the fake judge; the rest (conversations with the
+        image tool) to `fake_responses`."""
+        from . import fake_judge, fake_responses
 
         fields = parse_json_object(body)
         if not fake_judge.is_judge_body(fields):
-            raise invalid("This fake answers only structured (json_schema) judging requests "
-                          "on /v1/responses.", param="text.format")  # fmt: skip
+            return fake_responses.handle(self, body)
         logged = fake_judge.loggable(fields)
         self.entry.update(
             model=fields.get("model"), params=logged, image_sha256s=logged["image_sha256s"]

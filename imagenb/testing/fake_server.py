@@ -34,6 +34,7 @@ from .fake_images import ImageJob, Kind, moderation_block, validate
 from .fake_inputs import RawRequest, raw_from_json
 from .fake_judge import JudgeDesk
 from .fake_render import ImageRenderer, response_pieces
+from .fake_responses import ResponsesState
 from .fake_state import FaultDraw, Faults, MoneyDraw, Stats, TokenBucket, draw_faults, draw_money
 
 _SERVER_ERRORS = {
@@ -130,6 +131,7 @@ class FakeImagesServer:
         self.log: list[dict[str, Any]] = []
         self.renderer = ImageRenderer(buckets=colour_buckets, cache_bytes=image_cache_bytes)
         self.files = FileStore()
+        self.responses = ResponsesState()  # /v1/responses: stored responses, bills, knobs
         self.judge = JudgeDesk()  # /v1/responses judging: its knobs and its own bill
         self._rng = random.Random(seed)
         self._money_rng = random.Random(seed + 1)  # its own, so older fault draws stay put
@@ -305,9 +307,10 @@ class FakeImagesServer:
     def injected_error(self, status: int) -> ApiError:
         return ApiError(status, _SERVER_ERRORS[status], type="server_error", fault="error")
 
-    def draw_money(self, job: ImageJob) -> MoneyDraw:
+    def draw_money(self, prompt: str) -> MoneyDraw:
+        """What happens to the answer for `prompt` once its work is done and billed."""
         with self._lock:
-            return draw_money(self._money_rng, self._faults, job.prompt)
+            return draw_money(self._money_rng, self._faults, prompt)
 
     def complete(self, job: ImageJob, request_id: str) -> None:
         """The work of `job` is done: count it and bill it (delivered or not)."""

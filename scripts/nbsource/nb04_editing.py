@@ -32,21 +32,47 @@ CELLS = [
         "night"
     ),
     new_markdown_cell(
-        "## Edit one region with a mask\n\nA mask is a PNG the size of the first input whose "
-        "transparent pixels mark where to edit. The model treats it as a strong hint rather "
-        "than an exact stencil. A mask of the wrong size is refused before anything is sent."
+        "## Paint the area to change\n\n`ig.mask(image)` opens a painter over the image: "
+        "brush, eraser, size, rectangle, invert, clear and undo, with a mouse, a finger or a "
+        "pen. The picture you paint on is small, but the mask is kept at the image's full "
+        "size, transparent where you painted (the API's convention): `painter.mask` is that "
+        'image, and `painter.save("mask.png")` writes it.\n\n'
+        "A notebook run headless has no one to paint, so here the painter is also driven from "
+        "code; in JupyterLab you would paint over the armchair yourself. Saved, the notebook "
+        "keeps a small static picture of the mask, so it reads the same without a kernel."
     ),
     new_code_cell(
-        "from PIL import Image, ImageDraw\n\n"
         "w, h = room[0].width, room[0].height\n"
-        'mask = Image.new("RGBA", (w, h), (0, 0, 0, 255))\n'
-        "ImageDraw.Draw(mask).rectangle((w // 3, h // 3, 2 * w // 3, h - 1), fill=(0, 0, 0, 0))\n"
-        'cat = ig.edit("a ginger cat asleep in the armchair", room, mask=mask, quality="low")\n'
-        "cat"
+        "painter = ig.mask(room[0], brush=64)\n"
+        "painter.rectangle((w // 3, h // 3, 2 * w // 3, h - 1))  # the armchair\n"
+        "painter.stroke([(w // 3, h // 3), (2 * w // 3, h // 3)], size=120)  # and above it\n"
+        "painter"
+    ),
+    new_markdown_cell(
+        "## Edit only there, and keep the rest exactly\n\n"
+        'The API treats a mask as guidance: the model "may not follow its exact shape", '
+        "and often redraws the whole picture a little. So by default `ig.edit` puts the "
+        "model's answer inside the mask onto your image, which stays exactly as it was "
+        "outside (blended over a seam of a few pixels). `changed_outside` tells how much of "
+        "the outside the model had changed; `.raw` is its answer as it came, which is in the "
+        "store too (`keep_outside=False` returns it instead)."
+    ),
+    new_code_cell(
+        'cat = ig.edit("a ginger cat asleep in the armchair", room, mask=painter, '
+        'quality="low")\n'
+        "kept = cat[0]\n"
+        'print(f"the model changed {kept.changed_outside:.0%} of the pixels outside the mask; "\n'
+        '      "the result keeps every one of them as it was")\n'
+        "ig.masks.before_after(room[0], kept)"
+    ),
+    new_markdown_cell(
+        "Masks can also come from code: any PNG or PIL image the size of the first input, "
+        "transparent where to edit. A mask of the wrong size is refused before anything is "
+        "sent:"
     ),
     new_code_cell(
         "try:\n"
-        '    ig.edit("a cat", room, mask=mask.resize((64, 64)))\n'
+        '    ig.edit("a cat", room, mask=painter.mask.resize((64, 64)))\n'
         "except ig.errors.InvalidRequest as err:\n"
         "    print(err)"
     ),
