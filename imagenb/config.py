@@ -60,6 +60,21 @@ class Config:
     max_attempts: int = 6
     ambiguous_retries: int = 1  # asks again after an answer lost once it may have been billed
 
+    def __repr__(self) -> str:
+        """One setting a line (no mid-word wrapping in a notebook), the key as `<set>`, and
+        which backend `auto` means right now."""
+        lines = [f"    {name}={value!r}," for name, value in self.public().items()]
+        try:
+            from .backends import registry
+
+            live = registry.resolve_name(self)
+        except Exception:  # a repr never raises; a bad setting shows when it is used
+            live = None
+        if live is not None:
+            note = "the live backend" if live == self.backend else f"{self.backend}: {live} now"
+            lines[0] += f"  # {note}"
+        return "Config(\n" + "\n".join(lines) + "\n)"
+
     def public(self) -> dict[str, Any]:
         """The settings as plain values, the key reduced to whether it is set."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -27,27 +27,36 @@ TITLE_CHARS = 2_000  # in the tooltip; a 32k-character prompt would blow the out
 _QUALITIES = (80, 65, 50, 35, 20, 10, 0)
 _SHRINK = 0.75
 
-_CSS = (
-    ".imagenb-fig{display:inline-block;vertical-align:top;margin:0;padding:6px;box-sizing:"
-    "content-box;border:1px solid var(--jp-border-color2,rgba(128,128,128,.35));border-radius:"
-    "6px;background:var(--jp-layout-color1,transparent);color:var(--jp-ui-font-color1,inherit);"
-    "font:12px/1.4 var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif)}"
-    ".imagenb-img{display:block;max-width:100%;height:auto;border-radius:4px;background:"
-    "repeating-conic-gradient(rgba(128,128,128,.25) 0% 25%,transparent 0% 50%) 50%/16px 16px}"
-    ".imagenb-fig figcaption{margin-top:4px}"
-    ".imagenb-prompt{display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;"
-    "overflow:hidden;overflow-wrap:anywhere}"
-    ".imagenb-meta{opacity:.75;font-size:11px;margin-top:2px}"
-    ".imagenb-badge{display:inline-block;margin-left:4px;padding:0 5px;border:1px solid "
-    "currentColor;border-radius:8px;font-size:10px}"
-    ".imagenb-preview{display:block;margin-top:4px;padding:2px 6px;border-radius:4px;"
-    "background:#b45309;color:#fff;font-weight:600;font-size:11px;text-align:center}"
-    ".imagenb-set .imagenb-preview{display:inline-block;margin:0 0 0 6px}"
-    ".imagenb-summary{margin:2px 0 8px;color:var(--jp-ui-font-color1,inherit);"
-    "font:13px/1.4 var(--jp-ui-font-family,system-ui,sans-serif)}"
-    ".imagenb-gallery{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}"
+# Every style is inline: JupyterLab drops `<style>` blocks from untrusted outputs (a notebook
+# downloaded, handed to a class, shown on GitHub), and a page-global rule from one output
+# would restyle the others. Class names stay as hooks for tests and users, never for looks.
+FONT = "font:12px/1.4 var(--jp-ui-font-family,system-ui,-apple-system,'Segoe UI',sans-serif)"
+INK = "color:var(--jp-ui-font-color1,inherit)"
+_FIG = (
+    "display:inline-block;vertical-align:top;margin:0 8px 8px 0;padding:6px;"
+    "box-sizing:content-box;border:1px solid var(--jp-border-color2,rgba(128,128,128,.35));"
+    f"border-radius:6px;background:var(--jp-layout-color1,transparent);{INK};{FONT};"
+    "text-align:left;white-space:normal"
 )
-_STYLE = f"<style>{_CSS}</style>"
+_IMG = "display:block;max-width:100%;height:auto;border-radius:4px;margin:0"
+_PROMPT = (
+    "display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden;"
+    "overflow-wrap:anywhere;margin-top:4px"
+)
+_META = "opacity:.75;font-size:11px;margin-top:2px;overflow-wrap:anywhere"
+BADGE = (
+    "display:inline-block;margin-left:4px;padding:0 5px;border:1px solid currentColor;"
+    "border-radius:8px;font-size:10px"
+)
+FLAG = (
+    "display:inline-block;margin:0 0 0 6px;padding:0 6px;border-radius:4px;background:#b45309;"
+    "color:#fff;font-weight:600;font-size:11px"
+)
+_NOTICE = (
+    "display:block;margin-top:4px;padding:2px 6px;border-radius:4px;background:#b45309;"
+    "color:#fff;font-weight:600;font-size:11px;text-align:center"
+)
+SUMMARY = f"margin:2px 0 8px;{INK};font:13px/1.4 var(--jp-ui-font-family,system-ui,sans-serif)"
 # JupyterLab (MathJax 3) and the classic notebook (MathJax 2) typeset `$...$` in HTML outputs
 # unless an ancestor has one of these classes: a prompt's `$\style{...}{x}$` would restyle the
 # page, and "$0.0034 · … $0.0101" would turn into math, instead of showing the text.
@@ -221,7 +230,9 @@ def _settings(img: Displayable) -> list[str]:
     return [str(v) for v in (img.model, size, img.params.get("quality"), fmt) if v]
 
 
-def _figure(img: Displayable, px: int) -> str:
+def _figure(img: Displayable, px: int, *, notice: bool = True) -> str:
+    """One card. Its PREVIEW notice is the output's one mark; in a set, the set's summary
+    carries it instead (each preview image is marked in its own pixels too)."""
     data, mime = thumbnail(img.path, px, _cache_path(img, px))
     dims, width = "", px
     if img.width and img.height:
@@ -234,27 +245,32 @@ def _figure(img: Displayable, px: int) -> str:
     if img.latency_s is not None and not img.cached:
         meta += f" · {img.latency_s:.1f} s"
     if img.cached:
-        meta += f'<span class="imagenb-badge" title="{_CACHED_TIP}">cached</span>'
+        meta += f' <span class="imagenb-badge" style="{BADGE}" title="{_CACHED_TIP}">cached</span>'
     check = getattr(img, "text_check", None)  # a TextCheck, when the text was checked
     if check is not None:
         colour = "#15803d" if check.passed else "#b91c1c"
         tip = esc(clip(check.describe(), PROMPT_CHARS))
         meta += (
-            f'<span class="imagenb-badge" style="color:{colour}" title="{tip}">'
+            f' <span class="imagenb-badge" style="{BADGE};color:{colour}" title="{tip}">'
             f"{esc(check.badge())}</span>"
         )
-    notice = f'<div class="imagenb-preview">{esc(PREVIEW_NOTICE)}</div>' if _is_preview(img) else ""
+    flag = (
+        f'<div class="imagenb-preview" style="{_NOTICE}">{esc(PREVIEW_NOTICE)}</div>'
+        if notice and _is_preview(img)
+        else ""
+    )
     return (
-        f'<figure class="imagenb-fig {NO_MATH}" style="width:{max(width, 160)}px">'
-        f'<img class="imagenb-img" src="{src}"{dims} alt="{esc(prompt)}">'
-        f'<figcaption><div class="imagenb-prompt" title="{esc(title)}">{esc(prompt)}</div>'
-        f'<div class="imagenb-meta">{meta}</div>{notice}</figcaption></figure>'
+        f'<figure class="imagenb-fig {NO_MATH}" style="{_FIG};width:{max(width, 160)}px">'
+        f'<img class="imagenb-img" style="{_IMG}" src="{src}"{dims} alt="{esc(prompt)}">'
+        f'<figcaption><div class="imagenb-prompt" style="{_PROMPT}" title="{esc(title)}">'
+        f'{esc(prompt)}</div><div class="imagenb-meta" style="{_META}">{meta}</div>{flag}'
+        "</figcaption></figure>"
     )
 
 
 def image_html(img: Displayable, px: int) -> str:
     """One result as a self-contained `<figure>`: thumbnail, prompt, settings, cost, badges."""
-    return _STYLE + _figure(img, px)
+    return _figure(img, px)
 
 
 def images_html(items: Sequence[Displayable], px: int, title: str | None = None) -> str:
@@ -262,10 +278,11 @@ def images_html(items: Sequence[Displayable], px: int, title: str | None = None)
     head = f"<b>{esc(title)}</b> · " if title else ""
     summary = head + esc(_summary(items))
     if any(_is_preview(i) for i in items):
-        summary += f'<span class="imagenb-preview">{esc(PREVIEW_NOTICE)}</span>'
-    figures = "".join(_figure(i, px) for i in items)
+        summary += f' <span class="imagenb-preview" style="{FLAG}">{esc(PREVIEW_NOTICE)}</span>'
+    figures = "".join(_figure(i, px, notice=False) for i in items)
     return (
-        f'{_STYLE}<div class="imagenb-set {NO_MATH}"><div class="imagenb-summary">{summary}</div>'
+        f'<div class="imagenb-set {NO_MATH}" style="{INK};{FONT}">'
+        f'<div class="imagenb-summary" style="{SUMMARY}">{summary}</div>'
         f'<div class="imagenb-gallery">{figures}</div></div>'
     )
 

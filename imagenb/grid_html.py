@@ -1,41 +1,37 @@
 """How a grid looks: the HTML table in a notebook (live, then static) and in a saved page,
 and the contact-sheet description `sheet.py` draws.
 
-Static by design: no JavaScript and no widget manager, so the last state saved in the notebook
-reads the same in JupyterLab, VS Code, Colab, nbviewer and exported HTML. Each image is one
-WebP thumbnail (at most 384 px, within `display.MAX_THUMB_BYTES`), shown at half size in its
-cell; clicking it (a `<details>` toggle, pure CSS) shows it at full thumbnail size with the
-full-resolution file's path, which lives in the store outside the notebook server's root, so
-a link to it could not be relied on there. The saved `.html` page is opened from disk, where
-`file://` links do work, so there each thumbnail links to its full file.
+Static by design: no JavaScript, no widget manager and no `<style>` block, so the last state
+saved in the notebook reads the same in JupyterLab (trusted or not), VS Code, Colab, nbviewer,
+GitHub and exported HTML. Each image is one WebP thumbnail (at most 384 px, within
+`display.MAX_THUMB_BYTES`), shown at up to 192 px in a column that shares the output's width;
+its tooltip names the size, cost and full-resolution file. The saved `.html` page is opened
+from disk, where `file://` links do work, so there each thumbnail links to its full file.
 """
 
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import io
-import os
-import threading
-import time
 from collections.abc import Sequence, Sized
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import display
 from .display import PREVIEW_NOTICE, clip, esc
-from .engine import loop
 from .sheet import Sheet, Tile
 
 if TYPE_CHECKING:
-    from .api import Job
     from .frames import Layout
+    from .grid_view import Thumbnails
     from .grids import Item
     from .results import GeneratedImage
-    from .store import Store
     from .textmatch import TextCheck
 
-THUMB_PX = 384  # stored thumbnail; cells show it at CELL_PX and enlarge to it on click
+THUMB_PX = 384  # stored thumbnail; cells show it at up to CELL_PX (sharp on HiDPI screens)
 CELL_PX = 192
+PAGE_CELL_PX = 384  # a saved grid.html shows the thumbnails at full size
+SMALLEST_PX = 110  # below this a notebook grid scrolls sideways instead of shrinking
+ROW_LABEL_PX = 140
 PARTIAL_PX = 128
 # Text budgets. Escaping can make a character 6 bytes (&quot;), and one image's markup must
 # stay under 40 KB with a 37.3 KB worst-case thumbnail, so per-image text is kept short.
@@ -47,43 +43,51 @@ CAPTION_CHARS = 120
 PLACEHOLDER_CHARS = 180
 ERROR_CHARS = 300
 
-_CSS = (
-    ".imagenb-grid{font:12px/1.4 var(--jp-ui-font-family,system-ui,sans-serif);"
-    "color:var(--jp-ui-font-color1,inherit)}"
-    ".imagenb-grid table{border-collapse:separate;border-spacing:6px;margin:0}"
-    ".imagenb-grid th{font-weight:600;text-align:center;vertical-align:bottom;padding:0 2px}"
-    ".imagenb-grid th.imagenb-rowlabel{text-align:right;vertical-align:middle;max-width:160px}"
-    ".imagenb-grid th.imagenb-corner{font-weight:400;opacity:.7;vertical-align:bottom}"
-    ".imagenb-grid td{vertical-align:top;padding:0}"
-    ".imagenb-label{display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;"
-    "overflow:hidden;overflow-wrap:anywhere}"
-    ".imagenb-cell{display:flex;flex-wrap:wrap;gap:4px}"
-    ".imagenb-item{margin:0}"
-    ".imagenb-item img{display:block;border-radius:4px;height:auto}"
-    ".imagenb-ph{display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
-    "padding:6px;border:1px dashed var(--jp-border-color1,rgba(128,128,128,.6));"
-    "border-radius:4px;overflow:hidden;font-size:11px;opacity:.85;overflow-wrap:anywhere}"
-    ".imagenb-err{border:1px solid #b91c1c;color:#b91c1c;background:rgba(185,28,28,.08);"
-    "opacity:1}"
-    ".imagenb-partial{position:relative}"
-    ".imagenb-partial span{position:absolute;left:4px;top:4px;padding:0 4px;border-radius:3px;"
-    "background:rgba(0,0,0,.6);color:#fff;font-size:10px}"
-    "details.imagenb-zoom>summary{list-style:none;cursor:zoom-in}"
-    "details.imagenb-zoom>summary::-webkit-details-marker{display:none}"
-    "details.imagenb-zoom[open]>summary{cursor:zoom-out}"
-    "details.imagenb-zoom[open]>summary img{width:auto!important;height:auto!important;"
-    "max-width:none;position:relative;z-index:2;box-shadow:0 2px 12px rgba(0,0,0,.45)}"
-    ".imagenb-meta{position:relative;z-index:2;width:376px;padding:2px 4px;font-size:10px;"
-    "overflow-wrap:anywhere;background:var(--jp-layout-color1,#fff)}"
-    ".imagenb-meta code{font-size:10px}"
-    ".imagenb-cap{font-size:11px;opacity:.8;overflow-wrap:anywhere}"
-    ".imagenb-summary{margin:2px 0 6px}"
-    ".imagenb-ocr{display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;"
-    "font-size:10px;font-weight:600;color:#fff;background:#15803d}"
-    ".imagenb-ocr-fail{background:#b91c1c}"
-    ".imagenb-flag{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;"
-    "background:#b45309;color:#fff;font-weight:600;font-size:11px}"
+# Inline styles only (see display.py): nothing here can restyle another output, and an
+# untrusted notebook or GitHub shows the same layout. JupyterLab styles every output table
+# (right-aligned cells, zebra rows, a hover colour, borders and padding): each row and cell
+# states its own alignment, background and padding, which beat those rules.
+_GRID = f"{display.INK};{display.FONT}"
+_SCROLL = "overflow-x:auto;max-width:100%;padding-bottom:4px"
+_TABLE = "border-collapse:separate;border-spacing:6px;margin:0;table-layout:fixed;border:none"
+_ROW = "background:transparent!important;border:none"
+_CELL = "vertical-align:top;padding:0;border:none;background:transparent;text-align:left"
+_HEAD = (
+    "font-weight:600;text-align:center;vertical-align:bottom;padding:0 2px;border:none;"
+    "background:transparent;overflow-wrap:anywhere"
 )
+_ROWHEAD = (
+    "font-weight:600;text-align:right;vertical-align:middle;padding:0 4px 0 0;border:none;"
+    "background:transparent;overflow-wrap:anywhere"
+)
+_CORNER = "font-weight:400;opacity:.7;text-align:left;vertical-align:bottom;border:none"
+_LABEL = (
+    "display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;overflow:hidden;"
+    "overflow-wrap:anywhere"
+)
+_BOX = "display:flex;flex-wrap:wrap;gap:4px"
+_ITEM = "margin:0;min-width:0"
+_IMG = "display:block;border-radius:4px;width:100%;height:auto;margin:0"
+_PH = (
+    "display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
+    "width:100%;padding:6px;border:1px dashed var(--jp-border-color1,rgba(128,128,128,.6));"
+    "border-radius:4px;overflow:hidden;font-size:11px;opacity:.85;overflow-wrap:anywhere"
+)
+_ERR = (
+    "display:flex;flex-direction:column;justify-content:center;box-sizing:border-box;"
+    "width:100%;padding:6px;border:1px solid #b91c1c;border-radius:4px;overflow:hidden;"
+    "font-size:11px;color:#b91c1c;background:rgba(185,28,28,.08);overflow-wrap:anywhere"
+)
+_PARTIAL_TAG = (
+    "position:absolute;left:4px;top:4px;padding:0 4px;border-radius:3px;"
+    "background:rgba(0,0,0,.6);color:#fff;font-size:10px"
+)
+_CAP = "font-size:11px;opacity:.8;overflow-wrap:anywhere"
+_OCR = (
+    "display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;font-size:10px;"
+    "font-weight:600;color:#fff;background:{colour}"
+)
+_SUMMARY = "margin:2px 0 6px"
 
 
 class GridLike(Protocol):
@@ -115,50 +119,105 @@ def render(grid: GridLike, *, live: bool, standalone: bool = False) -> str:
     preview = any(
         i.image is not None and i.image.backend == "preview" for items in per_row for i in items
     )
-    head = " · ".join(esc(part) for part in (grid.plan_line, grid.progress_line()) if part)
+    head = esc(readable_summary([i for items in per_row for i in items], live=live))
+    run_state = esc(" · ".join(part for part in (grid.plan_line, grid.progress_line()) if part))
     if preview:
-        head += f'<span class="imagenb-flag">{esc(PREVIEW_NOTICE)}</span>'
+        head += f' <span class="imagenb-flag" style="{display.FLAG}">{esc(PREVIEW_NOTICE)}</span>'
     fragment = (
-        f'<style>{_CSS}</style><div class="imagenb-grid {display.NO_MATH}" '
+        f'<div class="imagenb-grid {display.NO_MATH}" style="{_GRID}" '
         f'data-rows="{lay.shape[0]}" data-cols="{lay.shape[1]}">'
-        f'<div class="imagenb-summary">{head}</div>{body}</div>'
+        f'<div class="imagenb-summary" style="{_SUMMARY}" title="{run_state}">{head}</div>'
+        f"{body}</div>"
     )
     if not standalone:
         return fragment
+    return page(grid.describe(), fragment)
+
+
+def readable_summary(items: Sequence[Item], *, live: bool) -> str:
+    """`6 images · 4 new ($0.0240) · 2 from the store (free) · 1 failed`, in words a reader
+    follows without knowing how runs work (`progress_line` keeps the run's own figures)."""
+    total = len(items)
+    made = [i.image for i in items if i.image is not None]
+    new = [m for m in made if not m.cached]
+    cached = len(made) - len(new)
+    failed = sum(1 for i in items if i.status == "error")
+    missing = total - len(made) - failed
+    parts = [f"{total} image{'' if total == 1 else 's'}"]
+    if new:
+        usd = sum(m.cost_usd or 0.0 for m in new)
+        if all(m.backend == "preview" for m in new):
+            parts.append(f"{len(new)} new previews (free; ≈ ${usd:.4f} if real)")
+        else:
+            est = " est." if any(m.cost_is_estimate for m in new) else ""
+            parts.append(f"{len(new)} new (${usd:.4f}{est})")
+    if cached:
+        parts.append(f"{'all ' if cached == total else ''}{cached} from the store (free)")
+    if failed:
+        parts.append(f"{failed} failed")
+    if missing:
+        parts.append(f"{missing} still coming" if live else f"{missing} not made")
+    return " · ".join(parts)
+
+
+def page(title: str, fragment: str) -> str:
+    """A saved grid as a complete page titled with what made it and when."""
+    import datetime
+
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    heading = f"imagenb grid · {title} · saved {when}"
     return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>imagenb grid</title></head>'
-        f'<body style="margin:16px">{fragment}</body></html>'
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(clip(heading, 200))}'
+        f'</title></head><body style="margin:16px;{display.FONT}">'
+        f'<h1 style="font-size:18px;margin:0 0 8px">{esc(heading)}</h1>{fragment}</body></html>'
     )
 
 
 def _table(grid: GridLike, per_row: list[list[Item]], *, live: bool, standalone: bool) -> str:
+    """Columns share the output's width (scaled between SMALLEST_PX and the cell size); a
+    grid too wide even then scrolls sideways inside its own box."""
     lay = grid.layout
-    out = ["<table>"]
+    cell_px = PAGE_CELL_PX if standalone else CELL_PX
+    cols = max(1, len(lay.cells[0]) if lay.cells else 1)
+    label_px = ROW_LABEL_PX if lay.row_labels else 0
+    widest = label_px + cols * (cell_px + 6) + 6
+    narrowest = label_px + cols * (SMALLEST_PX + 6) + 6
+    out = [
+        f'<div class="imagenb-scroll" style="{_SCROLL}"><table style="{_TABLE};width:100%;'
+        f'max-width:{widest}px;min-width:{narrowest}px">'
+    ]
+    out.append(
+        "<colgroup>"
+        + (f'<col style="width:{label_px}px">' if label_px else "")
+        + "<col>" * cols
+        + "</colgroup>"
+    )
     if lay.col_labels:
         corner = _corner(lay.row_axis, lay.col_axis)
-        first = f'<th class="imagenb-corner">{corner}</th>' if lay.row_labels else ""
-        heads = "".join(
-            f'<th style="max-width:{CELL_PX}px">{_label(label)}</th>' for label in lay.col_labels
-        )
-        out.append(f"<thead><tr>{first}{heads}</tr></thead>")
+        first = f'<th style="{_CORNER}">{corner}</th>' if lay.row_labels else ""
+        heads = "".join(f'<th style="{_HEAD}">{_label(label)}</th>' for label in lay.col_labels)
+        out.append(f'<thead><tr style="{_ROW}">{first}{heads}</tr></thead>')
     out.append("<tbody>")
     for r, line in enumerate(lay.cells):
-        out.append("<tr>")
+        out.append(f'<tr style="{_ROW}">')
         if lay.row_labels:
             label = _label(lay.row_labels[r])
-            out.append(f'<th class="imagenb-rowlabel" scope="row">{label}</th>')
+            out.append(f'<th class="imagenb-rowlabel" scope="row" style="{_ROWHEAD}">{label}</th>')
         for cell in line:
             items = [item for row in cell for item in per_row[row]]
-            out.append(f"<td>{_cell(grid, items, live=live, standalone=standalone)}</td>")
+            out.append(f'<td style="{_CELL}">{_cell(grid, items, cell_px, live, standalone)}</td>')
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
 def _label(text: str) -> str:
     """An axis label clamped to four lines, the longer text in its tooltip."""
     title = esc(clip(text, LABEL_TITLE_CHARS))
-    return f'<div class="imagenb-label" title="{title}">{esc(clip(text, LABEL_CHARS))}</div>'
+    return (
+        f'<div class="imagenb-label" style="{_LABEL}" title="{title}">'
+        f"{esc(clip(text, LABEL_CHARS))}</div>"
+    )
 
 
 def _corner(row_axis: str | None, col_axis: str | None) -> str:
@@ -170,78 +229,124 @@ def _corner(row_axis: str | None, col_axis: str | None) -> str:
     return "<br>".join(parts)
 
 
-def _cell(grid: GridLike, items: list[Item], *, live: bool, standalone: bool) -> str:
+def _cell(grid: GridLike, items: list[Item], cell_px: int, live: bool, standalone: bool) -> str:
     if not items:
         return ""
     per_line = 1 if len(items) == 1 else 2 if len(items) <= 4 else 3
-    width = (CELL_PX - 4 * (per_line - 1)) // per_line
-    parts = [_item(grid, i, width, live=live, standalone=standalone) for i in items]
-    return f'<div class="imagenb-cell" style="width:{CELL_PX}px">{"".join(parts)}</div>'
+    width = (cell_px - 4 * (per_line - 1)) // per_line
+    share = f"calc((100% - {4 * (per_line - 1)}px) / {per_line})"
+    parts = [_item(grid, i, width, live=live, standalone=standalone, share=share) for i in items]
+    return f'<div class="imagenb-cell" style="{_BOX}">{"".join(parts)}</div>'
 
 
-def _item(grid: GridLike, item: Item, width: int, *, live: bool, standalone: bool) -> str:
+ANNOTATIONS = ("{cost}", "{latency}", "{cer}", "{status}")
+
+
+def annotate(caption: str, item: Item) -> str:
+    """Fill a caption template's result fields once the image is there: `{cost}` (what this
+    image cost, "cached (free)" from the store), `{latency}`, `{cer}` (text check) and
+    `{status}`. Row columns were filled earlier (`frames.captions`)."""
+    if "{" not in caption:
+        return caption
+    image = item.image
+    cost = latency = cer = ""
+    if image is not None:
+        cost = _cost_text(image)
+        latency = f"{image.latency_s:.1f} s" if image.latency_s and not image.cached else ""
+    if item.check is not None:
+        cer = f"CER {item.check.cer:.2f}"
+    values = dict(zip(ANNOTATIONS, (cost, latency, cer, item.status), strict=True))
+    for token, value in values.items():
+        caption = caption.replace(token, value)
+    return caption
+
+
+def _cost_text(image: GeneratedImage) -> str:
+    if image.cached:
+        return "cached (free)"
+    if image.backend == "preview":
+        return f"≈ ${image.cost_usd or 0:.4f} if real"
+    return f"${image.cost_usd or 0:.4f}"
+
+
+def _item(
+    grid: GridLike,
+    item: Item,
+    width: int,
+    *,
+    live: bool,
+    standalone: bool,
+    share: str = "100%",
+) -> str:
+    """One image (or its placeholder) at `share` of its cell; `width` px where styles are
+    stripped."""
     w, h = item.aspect
-    height = max(24, round(width * h / max(w, 1)))
+    text = annotate(item.caption, item)
     caption = (
-        f'<div class="imagenb-cap">{esc(clip(item.caption, CAPTION_CHARS))}</div>'
-        if item.caption
+        f'<div class="imagenb-cap" style="{_CAP}">{esc(clip(text, CAPTION_CHARS))}</div>'
+        if text
         else ""
     )
-    box = f"width:{width}px;height:{height}px"
+    box = f"aspect-ratio:{max(w, 1)}/{max(h, 1)};min-height:24px"
     if item.image is not None:
         body = _picture(grid, item, width, standalone=standalone)
     elif item.status == "error":
         text = clip(item.error or "failed", ERROR_CHARS)
         body = (
-            f'<div class="imagenb-ph imagenb-err" style="{box}" '
+            f'<div class="imagenb-ph imagenb-err" style="{_ERR};{box}" '
             f'title="{esc(clip(item.error or "", 1000))}">⚠ {esc(text)}</div>'
         )
     elif item.partial is not None and live:
         body = (
-            f'<div class="imagenb-partial"><img src="{_partial_uri(item.partial)}" '
-            f'style="{box}" alt="partial image"><span>partial</span></div>'
+            f'<div class="imagenb-partial" style="position:relative">'
+            f'<img src="{_partial_uri(item.partial)}" style="{_IMG};{box}" width="{width}" '
+            f'alt="partial image"><span style="{_PARTIAL_TAG}">partial</span></div>'
         )
     else:
         state = "waiting…" if live else "not made (the run stopped)"
         body = (
-            f'<div class="imagenb-ph" style="{box}" title="{esc(clip(item.prompt, TITLE_CHARS))}">'
+            f'<div class="imagenb-ph" style="{_PH};{box}" '
+            f'title="{esc(clip(item.prompt, TITLE_CHARS))}">'
             f"<div>{esc(clip(item.prompt, PLACEHOLDER_CHARS))}</div><i>{state}</i></div>"
         )
     badge = _check_badge(item.check) if item.image is not None else ""
     if item.image is not None and hasattr(grid, "score_badge"):  # grid(..., judge=RUBRIC)
         badge += grid.score_badge(item.image)
-    return f'<figure class="imagenb-item" style="width:{width}px">{body}{badge}{caption}</figure>'
+    return (
+        f'<figure class="imagenb-item" style="{_ITEM};width:{share}">'
+        f"{body}{badge}{caption}</figure>"
+    )
 
 
 def _check_badge(check: TextCheck | None) -> str:
     """`✓ text CER 0.00` under a checked image, with what was read in its tooltip."""
     if check is None:
         return ""  # not checked, or (while live) the check is still running
-    kind = "" if check.passed else " imagenb-ocr-fail"
+    kind, colour = ("", "#15803d") if check.passed else (" imagenb-ocr-fail", "#b91c1c")
     tip = esc(clip(check.describe(), TITLE_CHARS))
-    return f'<div class="imagenb-ocr{kind}" title="{tip}">{esc(check.badge())}</div>'
+    style = _OCR.format(colour=colour)
+    badge = esc(check.badge())
+    return f'<div class="imagenb-ocr{kind}" style="{style}" title="{tip}">{badge}</div>'
 
 
 def _picture(grid: GridLike, item: Item, width: int, *, standalone: bool) -> str:
+    """The thumbnail; its tooltip holds the prompt, size, cost and file. In a saved page it
+    links to the full file (file:// links work there; in a notebook the file is outside the
+    server's root)."""
     image = item.image
     assert image is not None
     uri, tw, th = grid.thumbs.get(image, THUMB_PX)
     shown_h = max(1, round(width * th / max(tw, 1)))
     alt = esc(clip(item.prompt, ALT_CHARS))
-    tag = f'<img src="{uri}" width="{width}" height="{shown_h}" alt="{alt}">'
-    title = esc(f"{clip(item.prompt, TITLE_CHARS)}\n{image.path}")
-    if standalone:
-        return f'<a href="{esc(image.path.resolve().as_uri())}" title="{title}">{tag}</a>'
-    cost = f"${image.cost_usd or 0:.4f}"
-    if image.cached:
-        cost = "cached (free)"
-    elif image.backend == "preview":
-        cost = f"≈ {cost} if real"
-    meta = f"{image.width}x{image.height} · {cost} · <code>{esc(image.path)}</code>"
-    return (
-        f'<details class="imagenb-zoom"><summary title="{title}">{tag}</summary>'
-        f'<div class="imagenb-meta">{meta}</div></details>'
+    tag = f'<img src="{uri}" width="{width}" height="{shown_h}" style="{_IMG}" alt="{alt}">'
+    cost = _cost_text(image)
+    title = esc(
+        f"{clip(item.prompt, TITLE_CHARS)}\n{image.width}x{image.height} · {cost}\n{image.path}"
     )
+    if standalone:
+        href = esc(image.path.resolve().as_uri())
+        return f'<a href="{href}" title="{title}" style="display:block">{tag}</a>'
+    return f'<div class="imagenb-pic" title="{title}">{tag}</div>'
 
 
 def _partial_uri(data: bytes) -> str:
@@ -278,132 +383,11 @@ def sheet_of(grid: GridLike) -> Sheet:
 
 def _tile(item: Item) -> Tile:
     w, h = item.aspect
+    text = annotate(item.caption, item)
     if item.image is not None:
         badge = item.check.badge(symbols=False) if item.check is not None else ""
-        caption = " · ".join(part for part in (badge, item.caption) if part)
+        caption = " · ".join(part for part in (badge, text) if part)
         return Tile(item.image.path, w, h, caption=caption)
     if item.status == "error":
-        return Tile(None, w, h, text=item.error or "failed", error=True, caption=item.caption)
-    return Tile(None, w, h, text=f"not made: {item.prompt}", caption=item.caption)
-
-
-# --- thumbnails -------------------------------------------------------------------------------
-
-
-class Thumbnails:
-    """Data URIs of store thumbnails (`display.thumbnail`, cached on disk by the store), kept
-    in memory too, so a redraw re-encodes nothing."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._memo: dict[str, tuple[str, int, int]] = {}
-
-    def get(self, image: GeneratedImage, px: int) -> tuple[str, int, int]:
-        """`(data URI, width, height)` of `image`'s thumbnail with its long edge at most `px`."""
-        memo = f"{image.path}-{px}"
-        if memo not in self._memo:
-            cache = self._store.thumb_path(image.path, px, display.thumbnail_format())
-            data, mime = display.thumbnail(image.path, px, cache)
-            scale = min(1.0, px / max(image.width, image.height, 1))
-            uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-            self._memo[memo] = (uri, round(image.width * scale), round(image.height * scale))
-        return self._memo[memo]
-
-    def prefetch(self, images: Sequence[GeneratedImage], px: int) -> None:
-        """Make missing thumbnails on a few threads (Pillow decodes without the GIL): the
-        first view of 64 new 2560x1440 images is CPU-bound."""
-        todo = [i for i in images if f"{i.path}-{px}" not in self._memo]
-        if len(todo) < 2:
-            return
-        workers = min(8, os.cpu_count() or 2, len(todo))
-        with concurrent.futures.ThreadPoolExecutor(workers, "imagenb-thumbs") as pool:
-            for _ in pool.map(lambda image: self.get(image, px), todo):
-                pass
-
-
-# --- notebook glue ----------------------------------------------------------------------------
-
-
-class LiveView:
-    """Keeps a notebook view of a running grid current. Redraws happen only when the grid
-    changed, at most every 0.25 s, and slower for big grids so the front end gets at most
-    ~400 KB/s (Jupyter drops IOPub output above 1 MB/s); the last redraw is always sent."""
-
-    MIN_INTERVAL = 0.25
-    BYTES_PER_S = 400_000
-
-    def __init__(self, grid: GridLike, view: NotebookView) -> None:
-        self.grid = grid
-        self.view = view
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._last: tuple[float, float, tuple[int, ...]] = (0.0, -1.0, ())  # when, gap, version
-        view.show(render(grid, live=True), repr(grid))
-
-    def refresh(self, *, force: bool = False) -> None:
-        with self._lock:
-            when, gap, seen = self._last
-            version = self.grid.version()
-            if not force and (version == seen or time.monotonic() - when < gap):
-                return
-            text = render(self.grid, live=not self.grid.finished)
-            self.view.update(text, repr(self.grid))
-            self._last = (
-                time.monotonic(),
-                max(self.MIN_INTERVAL, len(text) / self.BYTES_PER_S),
-                version,
-            )
-
-    def follow(self, job: Job) -> None:
-        """Redraw from a background thread (`wait=False`). Started from the running cell, so
-        the kernel attributes its output to that cell."""
-
-        def run() -> None:
-            try:
-                loop.wait(job.future, tick=self.refresh)
-            except BaseException:  # a failed or cancelled run shows in its cells
-                pass
-            finally:
-                self.refresh(force=True)
-
-        self._thread = threading.Thread(target=run, name="imagenb-grid-view", daemon=True)
-        self._thread.start()
-
-    def wait(self, job: Job) -> None:
-        """Block until `job` is done (interruptibly), redrawing unless a thread already does."""
-        if self._thread is not None:
-            loop.wait(job.future, settled=job.run.settled)
-            self._thread.join()
-            return
-        try:
-            loop.wait(job.future, tick=self.refresh, settled=job.run.settled)
-        finally:
-            self.refresh(force=True)
-
-
-class NotebookView:
-    """An HTML output updated in place by `display_id`; what stays in the notebook is the last
-    update, plain HTML."""
-
-    def __init__(self) -> None:
-        self._handle: Any = None
-        self._count: int | None = None
-
-    def show(self, html: str, plain: str) -> None:
-        from IPython import get_ipython
-        from IPython.display import display
-
-        shell = get_ipython()
-        self._count = getattr(shell, "execution_count", None)
-        self._handle = display({"text/html": html, "text/plain": plain}, raw=True, display_id=True)
-
-    def update(self, html: str, plain: str) -> None:
-        if self._handle is not None:
-            self._handle.update({"text/html": html, "text/plain": plain}, raw=True)
-
-    def in_current_cell(self) -> bool:
-        """True while the cell that showed this view is still the one running."""
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        return shell is not None and getattr(shell, "execution_count", None) == self._count
+        return Tile(None, w, h, text=item.error or "failed", error=True, caption=text)
+    return Tile(None, w, h, text=f"not made: {item.prompt}", caption=text)

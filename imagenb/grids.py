@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .cost import Estimate
-    from .grid_html import LiveView, NotebookView, Thumbnails
+    from .grid_view import LiveView, NotebookView, Thumbnails
     from .judging.grid_scores import GridJudge
     from .textmatch import TextCheck
 
@@ -172,7 +172,7 @@ def _open_view() -> NotebookView | None:
     """A live HTML display in a notebook; None on a terminal or in a script."""
     if not in_notebook():
         return None
-    from .grid_html import NotebookView
+    from .grid_view import NotebookView
 
     return NotebookView()
 
@@ -310,7 +310,7 @@ class Grid:
                 [v for v in range(r.n) if r.key(v) not in found] for r in self.requests
             ]
         if view is not None:
-            from .grid_html import LiveView
+            from .grid_view import LiveView
 
             self._live = LiveView(self, view)
         if mode == "batch":
@@ -467,7 +467,7 @@ class Grid:
     def thumbs(self) -> Thumbnails:
         """Thumbnails of this grid's images, cached in the store and in memory."""
         if self._thumbs is None:
-            from .grid_html import Thumbnails
+            from .grid_view import Thumbnails
 
             self._thumbs = Thumbnails(session.store_for(self.config))
         return self._thumbs

@@ -219,34 +219,56 @@ class Controls:
             f"{html.escape(self.model.value)}</span>{pill}</div>"
         )
 
+    def _plan(self, inputs: tuple[ImageInput, ...]) -> tuple[ImageRequest, Any]:
+        """The request with `inputs` and its estimate; raises what makes it unsendable."""
+        req = self.request()
+        if len(inputs) > req.spec.max_input_images:
+            raise errors.InvalidRequest(
+                f"{len(inputs)} input images; {req.spec.name} accepts 1 to "
+                f"{req.spec.max_input_images}"
+            )
+        req = replace(req, images=inputs)
+        plan = api.plan([req], config.current(), fresh=self.fresh.value, partials=self._partials())
+        return req, plan
+
+    def _partials(self) -> int:
+        """Partial images a Generate would stream (each one priced)."""
+        return api.DEFAULT_PARTIAL_IMAGES if self.stream.value else 0
+
+    def problem(self, inputs: tuple[ImageInput, ...] = ()) -> str | None:
+        """Why Generate cannot send this (no prompt, an invalid setting), or None."""
+        if not self.prompt.value.strip():
+            return "Type a prompt to see what it will cost."
+        try:
+            self._plan(inputs)
+        except errors.ImagenbError as exc:
+            return explain(exc)
+        return None
+
     def estimate_html(self, inputs: tuple[ImageInput, ...] = ()) -> str:
         """What Generate would cost, or why it cannot be sent; `inputs` are read once."""
         if not self.prompt.value.strip():
             return '<span class="ipanel-muted">Type a prompt to see what it will cost.</span>'
         cfg = config.current()
         try:
-            req = self.request()
-            if len(inputs) > req.spec.max_input_images:
-                raise errors.InvalidRequest(
-                    f"{len(inputs)} input images; {req.spec.name} accepts 1 to "
-                    f"{req.spec.max_input_images}"
-                )
-            req = replace(req, images=inputs)
-            partials = api.DEFAULT_PARTIAL_IMAGES if self.stream.value else 0
-            est = api.plan([req], cfg, fresh=self.fresh.value, partials=partials)
+            req, est = self._plan(inputs)
         except errors.ImagenbError as exc:
             return f'<span class="ipanel-bad">⚠ {html.escape(explain(exc))}</span>'
         backend = session.backend_name(cfg)
         images = f"{req.n} image{'' if req.n == 1 else 's'}"
         at = "auto size" if req.size == "auto" else req.size.replace("x", TIMES)
-        if est.images == 0:
-            parts = [f"<b>free</b>: {images} at {at}, already in the store"]
+        if est.images == 0:  # e.g. right after a paid run: that run was not free, a re-run is
+            parts = [
+                f"<b>Generate again: free</b> ({images} at {at} already in the store; "
+                "tick fresh for new ones)"
+            ]
         else:
             parts = [f"<b>≈ ${est.usd:.4f}</b> for {images} at {at}"]
             if est.cached_images:
-                parts.append(f"{est.cached_images} already in the store (free)")
+                parts.append(f"{est.cached_images} of them already in the store (free)")
         if est.images:
-            parts += [html.escape(note) for note in plan_notes.notes([req], partials=partials)]
+            notes = plan_notes.notes([req], partials=self._partials())
+            parts += [html.escape(note) for note in notes]
         if backend in ("preview", "replay"):
             parts.append(f"{backend} backend: nothing is charged")
         left = session.budget_left(cfg)
@@ -257,13 +279,15 @@ class Controls:
         return " · ".join(parts)
 
     def code_text(self, images: Sequence[GeneratedImage] = ()) -> str:
-        """The `%%imagegen` (or `%%imageedit`) cell that makes the same request."""
+        """The cell that makes the same request: `%load_ext imagenb`, then the `%imagegen`
+        (or `%imageedit`) line; a prompt of several lines needs the `%%` cell form, whose
+        first line must be the magic (the panel loads the extension in its own kernel)."""
         flags = {options.dest_of(f, k): f[0] for f, k in options.REQUEST_OPTIONS}
         flags.update({options.dest_of(f, k): f[0] for f, k in options.EDIT_OPTIONS})
         params = self.params()
         with contextlib.suppress(errors.ImagenbError):
             params["size"] = build_request("-", **params).size  # the size exactly as sent
-        words = ["%%imageedit" if images else "%%imagegen"]
+        words = ["imageedit" if images else "imagegen"]
         for image in images:
             words += [flags["images"], str(image.path)]
         for name in ("model", "size", "quality", "n", "output_format"):
@@ -272,7 +296,10 @@ class Controls:
             words += [flags["background"], params["background"]]
         words += [flags[name] for name in ("fresh", "stream") if getattr(self, name).value]
         body = str(self.prompt.value).strip().replace("{", "{{").replace("}", "}}")
-        return " ".join(shlex.quote(w) for w in words) + "\n" + body
+        line = " ".join(shlex.quote(w) for w in words)
+        if "\n" in body:
+            return f"%%{line}\n{body}"
+        return f"%load_ext imagenb\n%{line} {shlex.quote(body)}"
 
 
 def _choose(dropdown: Any, values: list[str], fallback: str) -> None:

@@ -63,8 +63,7 @@ CSS = """
  background:var(--jp-layout-color1,#fff);width:188px;box-sizing:border-box}
 .ipanel-card.ipanel-selected{border-color:var(--jp-brand-color1,#1976d2);
  box-shadow:0 0 0 2px var(--jp-brand-color2,#64b5f6)}
-.ipanel-thumb{border-radius:5px;background:repeating-conic-gradient(
- rgba(128,128,128,.18) 0% 25%,transparent 0% 50%) 50%/16px 16px}
+.ipanel-thumb{border-radius:5px;background:var(--jp-layout-color2,#f3f3f3)}
 .ipanel-caption{font-size:11px;line-height:1.35;color:var(--jp-ui-font-color2,#555);
  overflow-wrap:anywhere}
 .ipanel-caption .p{color:var(--jp-ui-font-color1,#222);display:-webkit-box;
@@ -440,39 +439,52 @@ def load_history(limit: int = HISTORY_ENTRIES) -> list[tuple[HistoryEntry, bytes
 
 # --- static snapshot --------------------------------------------------------------------------
 
-# In JupyterLab the snapshot follows the panel's widget output. A live panel hides it; a
-# widget output that shows no panel (no kernel, "model not found") is hidden instead, so a
-# reopened notebook shows the last results. Without CSS (untrusted, other viewers) both show
-# as plain fallbacks: the widget's text and this HTML.
-_SNAPSHOT_CSS = (
-    "<style>"
+# The snapshot follows the panel's widget output. A live panel hides it (a rule in the
+# panel's own `<style>`, which exists only while the widget is live); everywhere else (a
+# reopened notebook without a kernel, an untrusted copy, GitHub) it shows the gallery as it
+# was, styled inline only. Its one `<style>` rule styles nothing: in a trusted notebook with
+# no kernel it hides the dead widget output just before it ("Error displaying widget");
+# where it is stripped, that output shows the widget's one line of text instead.
+SNAPSHOT_MAX = 24  # newest images kept in the snapshot (each at most ~40 KB)
+HIDE_SNAPSHOT_CSS = (
     ".jp-OutputArea-child:has(.imagenb-panel)+.jp-OutputArea-child:has(.imagenb-snapshot)"
     "{display:none}"
-    ".jp-OutputArea-child:not(:has(.imagenb-panel)):has(+.jp-OutputArea-child "
-    ".imagenb-snapshot){display:none}"
-    ".imagenb-snapshot{border:1px dashed var(--jp-border-color1,#bbb);border-radius:10px;"
-    "padding:10px 12px;max-width:1000px;box-sizing:border-box}"
-    ".imagenb-snapshot-head{font:13px var(--jp-ui-font-family,sans-serif);margin-bottom:6px;"
-    "color:var(--jp-ui-font-color2,#666)}"
-    "</style>"
+)
+HIDE_DEAD_WIDGET = (
+    "<style>.jp-OutputArea-child:not(:has(.imagenb-panel)):has(+.jp-OutputArea-child "
+    ".imagenb-snapshot){display:none}</style>"
+)
+_SNAPSHOT = (
+    "border:1px dashed var(--jp-border-color1,#bbb);border-radius:10px;padding:10px 12px;"
+    "max-width:1000px;box-sizing:border-box"
+)
+_SNAPSHOT_HEAD = (
+    "font:13px var(--jp-ui-font-family,sans-serif);margin-bottom:6px;"
+    "color:var(--jp-ui-font-color2,#666)"
 )
 
 
-def snapshot_bundle(images: Sequence[GeneratedImage], prompt: str | None) -> dict[str, str]:
-    """The panel's last results as static HTML (thumbnails only) and text."""
+def snapshot_bundle(images: Sequence[GeneratedImage]) -> dict[str, str]:
+    """The panel's gallery (newest first) as static HTML (thumbnails only) and text."""
     if images:
+        shown = list(images[:SNAPSHOT_MAX])
         px = config.current().thumbnail_px
-        body = display.images_html(images, px, title=prompt)
-        head = "imagenb panel · last results (a static snapshot; run the cell for live controls)"
-        plain = display.images_text(images)
+        more = len(images) - len(shown)
+        title = f"{len(images)} image(s) in the gallery" + (
+            f", the newest {len(shown)} shown" if more else ""
+        )
+        body = display.images_html(shown, px, title=title)
+        head = "imagenb panel · its gallery (a static snapshot; run the cell for live controls)"
+        plain = display.images_text(shown)
     else:
         body = ""
         head = "imagenb panel · no results yet (run the cell for live controls)"
         plain = head
     return {
         "text/html": (
-            f'{_SNAPSHOT_CSS}<div class="imagenb-snapshot"><div class="imagenb-snapshot-head">'
-            f"{esc(head)}</div>{body}</div>"
+            f'{HIDE_DEAD_WIDGET}<div class="imagenb-snapshot" style="{_SNAPSHOT}">'
+            f'<div class="imagenb-snapshot-head" style="{_SNAPSHOT_HEAD}">{esc(head)}</div>'
+            f"{body}</div>"
         ),
         "text/plain": plain,
     }

@@ -25,9 +25,11 @@ import ipywidgets as widgets
 from . import api, catalog, config, errors, inputs
 from .backends.base import Partial
 from .masks.panel_mask import attach as attach_mask_tool
+from .panel_clipboard import copy_to_clipboard, load_magics
 from .panel_controls import Controls, explain, make
 from .panel_gallery import (
     CSS,
+    HIDE_SNAPSHOT_CSS,
     INPUT_PX,
     Gallery,
     HistoryEntry,
@@ -57,6 +59,23 @@ def panel(**defaults: Any) -> Panel:
     return Panel(**defaults)
 
 
+def cancelled_text(arrived: int, total: int) -> str:
+    """What a cancel left: said plainly, with what the store now holds."""
+    noun = "image" if total == 1 else "images"
+    if arrived == 0:
+        return f"Cancelled: none of the {total} {noun} had arrived."
+    rest = total - arrived
+    if rest == 0:  # already sent: a cancel collects what is in flight (it may be billed)
+        return (
+            f"Cancelled, but all {total} {noun} were already on their way: they arrived and "
+            "are in the store."
+        )
+    return (
+        f"Cancelled: {arrived} of {total} {noun} arrived and are in the store; the same "
+        f"request again asks only for the other {rest}."
+    )
+
+
 def _html(kind: str, text: str) -> str:
     return f'<div class="ipanel-box {kind}">{html.escape(text)}</div>'
 
@@ -81,11 +100,11 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.running = False
         self._inputs: list[GeneratedImage] = []
         self._loaded_inputs: tuple[inputs.ImageInput, ...] = ()
-        self._last: list[GeneratedImage] = []
-        self._last_prompt: str | None = None
         self._snapshot_id = f"imagenb-panel-{uuid.uuid4().hex}"
         self._snapshot_shown = False
-        self.controls = c = Controls(self._mail.locked(self._refresh))
+        self._message_kind = ""
+        self._said_for: tuple[str, dict[str, Any], bool, bool] | None = None
+        self.controls = c = Controls(self._mail.locked(self._controls_changed))
         for name in _CONTROLS:  # the panel's own attributes too: `p.prompt.value = ...`
             setattr(self, name, getattr(c, name))
         self._build_run()
@@ -171,6 +190,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             widgets.Textarea, "ipanel-code", rows=4,
             layout=widgets.Layout(width="100%", display="none"),
         )  # fmt: skip
+        self.clipboard = widgets.Output(layout=widgets.Layout(display="none"))
         self.results_title = make(widgets.HTML, "ipanel-results-title", layout={"width": "100%"})
         self.edit_button.on_click(self._mail.locked(self._edit))
         self.save_button.on_click(self._mail.locked(self._save))
@@ -183,7 +203,9 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             return widgets.HBox(list(children), layout=widgets.Layout(
                 flex_flow="row wrap", grid_gap="6px 12px", align_items="center"))  # fmt: skip
 
-        style = widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(display="none"))
+        style = widgets.HTML(
+            f"<style>{CSS}{HIDE_SNAPSHOT_CSS}</style>", layout=widgets.Layout(display="none")
+        )
         toolbar = row(self.edit_button, self.save_button, self.folder, self.history_button,
                       self.code_button, self.clear_button)  # fmt: skip
         toolbar.layout.grid_gap = "6px"
@@ -199,6 +221,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.results_title,
             toolbar,
             self.code,
+            self.clipboard,
             self.history.box,
             self.gallery.viewer.box,
             self.gallery.box,
@@ -253,7 +276,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             f"Edit {count} image{'' if count == 1 else 's'}" if count else "Generate"
         )
         self.generate_button.icon = "pencil-alt" if count else "magic"
-        self.generate_button.disabled = self.running or not self.prompt.value.strip()
+        problem = self.controls.problem(self._loaded_inputs)
+        self.generate_button.disabled = self.running or problem is not None
         self.prompt.placeholder = (
             "Describe the change: “make it night”, “add a red kite”…"
             if count
@@ -263,6 +287,17 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.estimate.value = self.controls.estimate_html(self._loaded_inputs)
         if self.code_button.value:
             self.code.value = self.code_text()
+
+    def _controls_changed(self) -> None:
+        """A settled message ("Reloaded…", "Saved…") describes the controls as they were:
+        drop it once they change, so it never sits under a new problem."""
+        settled = self._message_kind in ("ok", "info") and not self.running
+        if settled and self._said_for != self._settings():  # not an echo of the same values
+            self._say("", "")
+        self._refresh()
+
+    def _settings(self) -> tuple[str, dict[str, Any], bool, bool]:
+        return (self.prompt.value, self.controls.params(), self.stream.value, self.fresh.value)
 
     # --- generate / cancel --------------------------------------------------------------------
 
@@ -285,7 +320,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self._say("error", explain(exc))
             return
         self._seq, self.job, self.running = seq, job, True
-        self._last_prompt = req.prompt
         self.cancel_button.disabled = False
         self.progress.layout.display = ""
         self.progress.bar_style = "info"
@@ -339,7 +373,8 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             self.preview.format = fmt
             self.preview.value = data
             self.preview.layout.display = ""
-        self.preview.tooltip = f"image {partial.slot + 1}: partial {partial.index + 1}"
+        # No `tooltip` here: ipywidgets' Image has no `description`, and its view reads
+        # `description.length` when a tooltip is set ("Error setting state" in the console).
 
     def _show_progress(self) -> None:
         job = self.job
@@ -374,11 +409,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._show_progress()
         if job.future.cancelled() or run.stop_requested.is_set():
             self.progress.bar_style = "warning"
-            self._say(
-                "info",
-                f"Cancelled: {len(images)} of {run.total} image(s) arrived; they are in the "
-                "store, so the same request again asks only for the rest.",
-            )
+            self._say("info", cancelled_text(len(images), run.total))
         elif failures:
             self.progress.bar_style = "danger"
             self._say("error", *(explain(e) for e in dict.fromkeys(failures)))
@@ -387,13 +418,14 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
             if self._inputs:
                 self._stop_editing()
         if images:
-            self._last = list(images)
             self._update_snapshot()
         self._refresh()
 
     # --- messages -----------------------------------------------------------------------------
 
     def _say(self, kind: str, *lines: str) -> None:
+        self._message_kind = kind if any(lines) else ""
+        self._said_for = self._settings()
         self.message.value = "".join(_html(kind, line) for line in lines if line)
 
     # --- gallery actions ----------------------------------------------------------------------
@@ -474,11 +506,16 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def _clear(self, _button: Any = None) -> None:
         self.gallery.clear()
         self._say("", "")
+        self._update_snapshot()
 
     def _toggle_code(self, change: Any) -> None:
         shown = bool(change["new"])
         self.code.layout.display = "" if shown else "none"
         self.code.value = self.code_text() if shown else ""
+        if shown:
+            load_magics()
+            copy_to_clipboard(self.clipboard, self.code.value)
+            self._say("ok", "Copied to the clipboard: paste it into a new cell.")
 
     # --- history ------------------------------------------------------------------------------
 
@@ -515,7 +552,6 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         for image in entry.images:
             data, fmt = thumb(image, config.current().thumbnail_px)
             self.gallery.add(image, data, fmt, (self._seq, image.variant))
-        self._last, self._last_prompt = list(entry.images), entry.prompt
         self._update_snapshot()
         self.progress.layout.display = "none"
         self.status.value = ""
@@ -536,7 +572,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self._snapshot_shown = True
 
     def _snapshot(self) -> dict[str, str]:
-        return snapshot_bundle(self._last, self._last_prompt)
+        return snapshot_bundle(self.gallery.images)
 
     def _update_snapshot(self) -> None:
         if self._snapshot_shown:

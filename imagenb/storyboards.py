@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .backends.base import Partial
-    from .grid_html import LiveView, NotebookView, Thumbnails
+    from .grid_view import LiveView, NotebookView, Thumbnails
     from .storyboard_page import Page, Panel
 
 DEFAULT_SIZE = "square"
@@ -222,7 +222,7 @@ class Storyboard:
         api.check_budget(plan, self.config)  # BudgetExceeded: nothing sent
         self._running = True
         if view is not None:
-            from .grid_html import LiveView
+            from .grid_view import LiveView
 
             self._live = LiveView(_View(self), view)
         try:
@@ -419,7 +419,7 @@ class Storyboard:
     @property
     def thumbs(self) -> Thumbnails:
         if self._thumbs is None:
-            from .grid_html import Thumbnails
+            from .grid_view import Thumbnails
 
             self._thumbs = Thumbnails(session.store_for(self.config))
         return self._thumbs
@@ -612,7 +612,7 @@ def _open_view() -> NotebookView | None:
     """A live HTML display in a notebook; None on a terminal or in a script."""
     if not in_notebook():
         return None
-    from .grid_html import NotebookView
+    from .grid_view import NotebookView
 
     return NotebookView()
 

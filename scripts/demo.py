@@ -1,5 +1,6 @@
 """The main job: execute the quickstart notebook headless on the default backend and keep
-what it made (the executed notebook, the images, an HTML page) in an output folder."""
+what it made (the executed notebook, signed as trusted for this user, the images, an HTML
+page) in an output folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat.sign import NotebookNotary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +35,9 @@ def main() -> None:
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(out)}}
     ).execute()
     target = out / source.name
+    # Signed with this user's Jupyter key, as JupyterLab signs a notebook its owner ran and
+    # saved: opened here, it is trusted (its widgets' saved state shows).
+    NotebookNotary().sign(nb)
     nbformat.write(nb, target)
     store = Path(os.environ["IMAGENB_STORE"])
     made = sorted(

@@ -164,6 +164,8 @@ def test_preview_badge_only_for_the_preview_backend(tmp_path: Path) -> None:
         [Result(path=path), Result(path=path, backend="preview")], 256
     )
     assert display.PREVIEW_NOTICE not in display.images_html([Result(path=path)], 256)
+    previews = [Result(path=path, backend="preview") for _ in range(3)]
+    assert display.images_html(previews, 256).count(display.PREVIEW_NOTICE) == 1  # per output
 
 
 def test_caption_shows_settings_cost_and_badges(tmp_path: Path) -> None:
@@ -185,7 +187,7 @@ def test_gallery_summary(tmp_path: Path) -> None:
     items = [Result(path=path, cost_usd=0.01), Result(path=path, cached=True), Result(path=path)]
     html = display.images_html(items, 128, title="Foxes")
     assert "<b>Foxes</b> · 3 images · $0.0136 · 1 cached (free)" in html
-    assert html.count("<figure") == 3 and html.count("<style>") == 1
+    assert html.count("<figure") == 3 and "<style" not in html
     assert "0 images" in display.images_html([], 128)
 
 
@@ -224,3 +226,16 @@ def test_thumbnail_of_a_big_noisy_png_is_small(tmp_path: Path) -> None:
     with Image.open(io.BytesIO(data)) as thumb:
         assert thumb.size == (256, 144) and mime == f"image/{thumb.format.lower()}"
     assert len(data) <= display.MAX_THUMB_BYTES
+
+
+def test_config_repr_is_one_setting_a_line_and_names_the_live_backend() -> None:
+    from imagenb import config
+
+    text = repr(config.configure())
+    lines = text.splitlines()
+    fields = len(config.Config().public())
+    assert lines[0] == "Config(" and lines[-1] == ")" and len(lines) == fields + 2  # one a line
+    assert lines[1] == "    backend='auto',  # auto: preview now"  # no key in the test env
+    assert "    budget_usd=None," in lines
+    key = repr(config.configure(backend="preview", api_key="sk-test-secret-value"))
+    assert "# the live backend" in key and "sk-test" not in key and "'<set>'" in key

@@ -332,7 +332,7 @@ def test_live_view_shows_placeholders_then_fills_in_throttled(fake, view):
     final = view.updates[-1][1]
     assert "waiting…" not in final and final.count("<img ") == 16
     assert any(0 < text.count("<img ") < 16 for _, text in view.updates[:-1])
-    assert "<details" in final and "imagenb-zoom" in final
+    assert "<style" not in final and final.count("imagenb-pic") == 16
     assert (g.frame["status"] == "ok").all()
 
 
@@ -395,3 +395,25 @@ def test_cli_grid_writes_a_sheet(fake, tmp_path, capsys):
     assert "use a .png" in capsys.readouterr().err and fake.stats.image_requests == 12
     assert cli.main(["grid", str(csv), "--estimate", "-q", "low", "-o", str(out)]) == 0
     assert "12 image(s)" in capsys.readouterr().out and fake.stats.image_requests == 12
+
+
+def test_summary_line_reads_in_words_and_the_page_is_titled(fake, tmp_path):
+    g = ig.grid(["a red fox", "a blue fox"], quality="low", size="square")
+    html = g._html(live=False)
+    assert ">2 images · 2 new ($" in html and "already in the store" not in html.split("title=")[0]
+    again = ig.grid(["a red fox", "a blue fox"], quality="low", size="square")
+    assert ">2 images · all 2 from the store (free)<" in again._html(live=False)
+    page = (again.save(tmp_path / "grid.html"))[0].read_text()
+    assert "<h1" in page and "gpt-image-2" in page and "<style" not in page
+    assert 'width="384"' in page  # larger images than in a notebook (192 px)
+
+
+def test_caption_template_annotates_each_cell_with_its_cost_and_latency(fake):
+    frame = ig.prompt_matrix("a {subject}", subject=["kite", "boat"])
+    g = ig.grid(frame, cols="subject", quality="low", size="square", caption="{cost} · {latency}")
+    html = g._html(live=False)
+    costs = [f"${i.image.cost_usd:.4f}" for row in range(2) for i in g.items(row)]
+    assert all(f"{c} · " in html for c in costs) and " s</div>" in html
+    again = ig.grid(frame, cols="subject", quality="low", size="square", caption="{cost}")
+    assert again._html(live=False).count(">cached (free)</div>") == 2
+    assert "{cost}" not in again._html(live=False)

@@ -50,3 +50,30 @@ def test_notebook_runs_small_and_keyless(path, tmp_path, monkeypatch, isolated):
     assert TEST_KEY not in json.dumps(nb.metadata)
     # what it wrote (outputs, exports, pages) and the store: files and SQLite index
     assert assert_no_key(tmp_path, isolated) > 1
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_make_demo_signs_the_notebook_it_ran(tmp_path: Path) -> None:
+    """`make demo`'s notebook opens trusted for the user who ran it, as if run in JupyterLab."""
+    import os
+    import subprocess
+    import sys
+
+    from nbformat.sign import NotebookNotary
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    source = tmp_path / "tiny.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("print(6 * 7)")]), source)
+    data_dir = tmp_path / "jupyter-data"
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data_dir), "HOME": str(tmp_path)}
+    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(script), "--out", str(out), "--notebook", str(source)]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    ran = nbformat.read(out / "tiny.ipynb", as_version=4)
+    assert ran.cells[0].outputs[0].text == "42\n"
+    assert NotebookNotary(data_dir=str(data_dir)).check_signature(ran)
+    stranger = tmp_path / "someone-else"
+    stranger.mkdir()
+    assert not NotebookNotary(data_dir=str(stranger)).check_signature(ran)

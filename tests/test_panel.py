@@ -23,7 +23,7 @@ from PIL import Image
 import imagenb as ig
 from imagenb import catalog, config, magic_args, session
 from imagenb.magics import ImagenbMagics
-from imagenb.panel_gallery import history_entries
+from imagenb.panel_gallery import HIDE_DEAD_WIDGET, history_entries
 from imagenb.panel_threads import Mailbox
 from imagenb.panels import Panel
 from imagenb.testing import Faults
@@ -229,7 +229,7 @@ def test_select_and_edit_sends_an_edit_of_the_selected_image(fake: Any) -> None:
     p.edit_button.click()
     assert p.inputs_box.layout.display == "flex" and len(p.inputs_thumbs.children) == 1
     assert p.generate_button.description == "Edit 1 image" and not p.selected
-    assert p.code_text().startswith(f"%%imageedit -i {chosen.image.path} ")
+    assert p.code_text().startswith(f"%load_ext imagenb\n%imageedit -i {chosen.image.path} ")
     p.prompt.value = "the same barn at night"
     p.generate_button.click()
     p.wait()
@@ -247,7 +247,9 @@ def test_stop_editing_returns_to_generate(fake: Any) -> None:
     p.edit_button.click()
     p.stop_edit_button.click()
     assert p.generate_button.description == "Generate" and p.inputs_box.layout.display == "none"
-    assert p.code_text().startswith("%%imagegen ")
+    assert p.code_text() == "%load_ext imagenb\n%imagegen " + (
+        "-m gpt-image-2 -s auto -q low -n 1 -f png 'a kite'"
+    )
 
 
 def test_enlarge_shows_a_bigger_thumbnail_never_the_file(fake: Any) -> None:
@@ -374,13 +376,15 @@ def test_widget_state_holds_no_key_and_no_large_image(fake: Any) -> None:
     assert "sk-test" not in repr(p) and "sk-test" not in json.dumps(p._snapshot())
 
 
-def test_snapshot_shows_the_last_results_as_static_html(fake: Any) -> None:
+def test_snapshot_shows_the_whole_gallery_as_static_html(fake: Any) -> None:
     p = _panel(quality="low", n=2)
     assert "no results yet" in p._snapshot()["text/html"]
     _generate(p, "two <i>moons</i>")
+    _generate(p, "a third moon")
     html = p._snapshot()["text/html"]
-    assert html.count("<img ") == 2 and "two &lt;i&gt;moons&lt;/i&gt;" in html
-    assert "imagenb-snapshot" in html and ":has(.imagenb-panel)" in html
+    assert html.count("<img ") == 4 and "two &lt;i&gt;moons&lt;/i&gt;" in html
+    assert "a third moon" in html and "4 image(s) in the gallery" in html
+    assert "imagenb-snapshot" in html and "<style" not in html.replace(HIDE_DEAD_WIDGET, "")
     images = [part.split('"')[0] for part in html.split("base64,")[1:]]
     assert all(len(base64.b64decode(i)) <= MAX_STATE_IMAGE for i in images)
 
@@ -467,3 +471,49 @@ def test_mailbox_applies_updates_from_other_threads_on_the_loop_thread() -> None
     outside: list[int] = []
     Mailbox(problems.append).post(lambda: outside.append(1))  # no loop: applied at once
     assert outside == [1]
+
+
+# --- truthful status lines ----------------------------------------------------------------------
+
+
+def test_cancel_wording_says_what_arrived() -> None:
+    from imagenb.panels import cancelled_text
+
+    assert cancelled_text(0, 4) == "Cancelled: none of the 4 images had arrived."
+    assert cancelled_text(1, 4) == (
+        "Cancelled: 1 of 4 images arrived and are in the store; the same request again asks "
+        "only for the other 3."
+    )
+
+
+def test_invalid_input_disables_generate_and_clears_a_settled_message(fake: Any) -> None:
+    p = _panel(quality="low")
+    _generate(p, "a lighthouse")
+    assert "Generate again: free" in p.estimate.value and "free</b>:" not in p.estimate.value
+    p._say("ok", "Reloaded 1 image(s) from the store, at no cost.")
+    p.size.value = "custom"
+    p.custom_size.value = "100x100"
+    assert "⚠" in p.estimate.value and p.generate_button.disabled
+    assert "Reloaded" not in p.message.value
+    p.size.value = "auto"
+    assert not p.generate_button.disabled
+
+
+def test_copy_as_code_one_line_prompt_runs_as_a_line_magic(fake: Any) -> None:
+    p = _panel(quality="low", n=2)
+    p.prompt.value = "a 'quoted' {name} kite"
+    load, line = p.code_text().split("\n")
+    assert load == "%load_ext imagenb" and line.startswith("%imagegen ")
+    parser = ImagenbMagics(shell=InteractiveShell.instance()).imagegen.parser
+    args = magic_args.parse(parser, line.removeprefix("%imagegen"))
+    prompt, unfilled = magic_args.interpolate(args.prompt, {"name": "NOT USED"})
+    assert prompt == p.prompt.value and not unfilled
+    assert args.params() == {k: v for k, v in p.params().items() if k != "background"}
+
+
+def test_cancel_wording_when_everything_had_already_been_sent() -> None:
+    from imagenb.panels import cancelled_text
+
+    assert "the other 0" not in cancelled_text(4, 4) and "already on their way" in cancelled_text(
+        4, 4
+    )

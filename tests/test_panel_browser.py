@@ -1,7 +1,7 @@
 """The panel in a real JupyterLab, driven in headless Chromium the way a student uses it:
 type a prompt, Generate, select a result, Edit it, Save, History, Copy as code; another cell
 runs while 8 images are being made; the saved notebook holds neither the key nor any image
-over 40 KB, and reopened without the kernel it shows the last results, not a widget error.
+over 40 KB, and reopened without the kernel it shows the gallery, not a widget error.
 
 JupyterLab, Chromium and the helpers come from `browser_lab` (Debian's /usr/bin/chromium
 through Playwright, JupyterLab on a free loopback port, the exact server PID ended afterwards).
@@ -169,12 +169,13 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
         panel.locator(".ipanel-code-button").click()
         code = panel.locator(".ipanel-code textarea")
         expect(code).to_have_value(
-            re.compile(r"^%%imagegen -m gpt-image-2 -s auto -q low -n 1 -f png\n")
+            re.compile(r"^%load_ext imagenb\n%imagegen -m gpt-image-2 -s auto -q low -n 1 -f png ")
         )
         _shot(page, "code", panel)
         assert not [e for e in page.errors if "widget" in e.lower() or "model" in e.lower()]
 
         # 6) save the notebook: no key, no image over 40 KB, and the snapshot is in it
+        gallery_size = cards.count()
         path = lab["root"] / PANEL_NOTEBOOK.name
         page.keyboard.press("Control+s")
         deadline = time.monotonic() + 30
@@ -206,7 +207,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
     snapshot = page.locator(".imagenb-snapshot")
     try:
         expect(snapshot).to_be_visible()
-        expect(snapshot.locator("img")).to_have_count(1)  # the last results: the reloaded one
+        expect(snapshot.locator("img")).to_have_count(gallery_size)  # the whole gallery
         expect(snapshot).to_contain_text("a lighthouse on a cliff")
         page.wait_for_timeout(3000)  # the widget manager gives up on a missing model after 2 s
         expect(nb).not_to_contain_text("Error displaying widget", use_inner_text=True)
@@ -225,7 +226,7 @@ def test_panel_in_jupyterlab(lab: Any, page: Any, fake_api: FakeImagesServer) ->
     try:
         tab = page.locator('.lm-TabBar-tab.lm-mod-current[data-type="document-title"]')
         expect(tab).to_contain_text("shared.ipynb")
-        expect(nb.locator("img")).to_have_count(1)
+        expect(nb.locator("img")).to_have_count(gallery_size)
         expect(nb).to_contain_text("a lighthouse on a cliff", use_inner_text=True)
         expect(nb).not_to_contain_text("Error displaying widget", use_inner_text=True)
         expect(nb).to_contain_text("run the cell for live controls", use_inner_text=True)

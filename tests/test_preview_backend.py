@@ -214,3 +214,27 @@ def test_4k_png_is_fast_and_keeps_the_loop_responsive() -> None:
         return ticks
 
     assert asyncio.run(ticking()) >= 3
+
+
+def test_style_and_quality_visibly_change_the_picture_and_stay_deterministic() -> None:
+    """On one and the same backdrop (equal seeds), each style word and a higher quality
+    change the picture; the same request still draws the same bytes."""
+    from imagenb.backends import preview_style
+
+    seed = bytes(range(32))
+    backdrop = preview._backdrop(512, 384, seed)
+
+    def mean_difference(a: Image.Image, b: Image.Image) -> float:
+        diff = ImageChops.difference(a, b).convert("L")
+        return sum(i * n for i, n in enumerate(diff.histogram())) / (a.width * a.height)
+
+    plain = preview_style.treat(backdrop, "a red fox", "low", seed)
+    assert mean_difference(plain, backdrop) == 0
+    for style in ("watercolour", "pencil sketch", "pixel art", "oil painting", "neon"):
+        styled = preview_style.treat(backdrop, f"a red fox, {style}", "low", seed)
+        assert mean_difference(plain, styled) > 3, style
+    medium = preview_style.treat(backdrop, "a red fox", "medium", seed)
+    high = preview_style.treat(backdrop, "a red fox", "high", seed)
+    assert 0 < mean_difference(plain, medium) < mean_difference(plain, high)
+    again = build("a red fox, watercolour", quality="high")
+    assert run(again).images[0] == run(build("a red fox, watercolour", quality="high")).images[0]

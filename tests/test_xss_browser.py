@@ -17,6 +17,7 @@ test-artifacts/xss-*.png.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_hostile_text_is_shown_not_run(lab: Any, page: Any) -> None:
 
         # every payload shows as text in the output of each cell that rendered it
         for i, (_, expected) in enumerate(CELLS):
-            text = cells.nth(i).locator(".jp-OutputArea").inner_text()
+            text = cells.nth(i).locator(".jp-Cell-outputArea").inner_text()
             _assert_shows(text, expected, f"cell {i}")
         # and round-trips through attributes (tooltips) unchanged
         titles = nb.locator(".imagenb-fig .imagenb-prompt").evaluate_all(
@@ -239,7 +240,8 @@ def test_hostile_text_is_shown_not_run(lab: Any, page: Any) -> None:
         panel.locator(".ipanel-code-button").click()
         code = panel.locator(".ipanel-code textarea")
         expect(code).to_be_visible()
-        assert code.input_value().endswith("\n" + _braces(EVERYTHING)), code.input_value()
+        magic_line = code.input_value().split("\n")[-1]  # %imagegen ... 'PROMPT', shell-quoted
+        assert shlex.split(magic_line)[-1] == _braces(EVERYTHING), code.input_value()
         _shot(page, "panel", panel)
 
         # a panel run that fails: the error message carries the payload, as text

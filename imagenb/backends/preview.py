@@ -4,10 +4,11 @@ Each image has exactly the requested size and format, so layouts, grids, storage
 dry-runs behave as they would with the real model, and it is unmistakably marked: a diagonal
 "PREVIEW", a banner, the prompt, and the model, size and quality it stands for. Quoted text
 in the prompt (`a sign that says "OPEN"`) is drawn large and centred, so text checks
-(`check_text`, `best_of`) can be tried offline. Colours come from the request key, so
-equal requests give byte-identical files (no timestamps, no `optimize`), and different
-variants look different. The bill is the estimate of what the
-real call would cost, flagged as an estimate.
+(`check_text`, `best_of`) can be tried offline; style words and the quality change the
+backdrop visibly (`preview_style`), so grids of styles or qualities teach offline.
+Colours come from the request key, so equal requests give byte-identical files (no
+timestamps, no `optimize`), and different variants look different. The bill is the estimate
+of what the real call would cost, flagged as an estimate.
 
 Everything is drawn at low resolution or with Pillow's C operations (gradients, resizes,
 pastes): a 3840x2160 PNG takes a fraction of a second, off the event loop.
@@ -29,6 +30,7 @@ from ..config import Config
 from ..request import ImageRequest
 from . import preview_judge
 from .base import JudgeAnswer, JudgeRequest, Partial, PartialCallback, Response
+from .preview_style import treat
 
 AUTO_SIZE = (1024, 1024)
 AUTO_QUALITY = "high"  # what the estimate assumes for `auto`, so preview bills match it
@@ -115,7 +117,8 @@ def draw_image(request: ImageRequest, variant: int = 0) -> Image.Image:
     """The preview as a PIL image (RGB, or RGBA for a transparent background)."""
     w, h = sizes.dimensions(request.size) or AUTO_SIZE
     seed = bytes.fromhex(request.key(variant))
-    im = _backdrop(w, h, seed)
+    with _backdrop(w, h, seed) as plain:
+        im = treat(plain, request.prompt, resolved(request)["quality"], seed)
     transparent = request.background == "transparent" and request.output_format != "jpeg"
     m = round(min(w, h) * 0.05) if transparent else 0
     box = (m, m, w - m, h - m)

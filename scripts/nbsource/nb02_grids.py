@@ -30,9 +30,14 @@ CELLS = [
         "## Count before you pay\n\n`ig.estimate` takes the same rows and says what the grid "
         "would cost; images already in the store count as free."
     ),
-    new_code_cell('ig.estimate(frame, size="landscape", quality="medium")'),
+    new_code_cell('ig.estimate(frame, size="landscape", quality="low")'),
+    new_markdown_cell(
+        "The same settings make the grid. `caption` is a template: besides the row's columns "
+        "it can name `{cost}` and `{latency}`, filled in per cell as each image arrives."
+    ),
     new_code_cell(
-        'styles = ig.grid(frame, rows="subject", cols="medium", size="landscape", quality="low")'
+        'styles = ig.grid(frame, rows="subject", cols="medium", size="landscape", quality="low",\n'
+        '                 caption="{cost} · {latency}")'
     ),
     new_markdown_cell(
         "## Compare parameters, not just prompts\n\nA column named like a request parameter "
@@ -61,9 +66,15 @@ CELLS = [
     ),
     new_markdown_cell(
         "## The results are data\n\n`Grid.frame` holds the input columns plus `image`, `path`, "
-        "`status`, `error`, `cost_usd` and `latency_s`: filter it, group it, join it."
+        "`status`, `error`, `cost_usd` and `latency_s`: filter it, group it, join it. "
+        "`cost_usd` is what *this run* paid, so on a re-run (every image from the store) it "
+        "is 0; what the images cost to make is the estimate with `fresh=True`."
     ),
-    new_code_cell('results = styles.frame\nresults.groupby("medium")["cost_usd"].sum()'),
+    new_code_cell(
+        "results = styles.frame\n"
+        'print(results.groupby("medium")["cost_usd"].sum())\n'
+        'ig.estimate(frame, size="landscape", quality="low", fresh=True)'
+    ),
     new_markdown_cell(
         "## Run it again\n\nEvery image is in the store, so re-running the grid sends nothing "
         "and costs nothing:"

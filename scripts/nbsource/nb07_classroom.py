@@ -80,5 +80,8 @@ CELLS = [
         "into a cell is saved with the notebook. imagenb never prints, stores or displays it; "
         "its configuration shows only whether one is set:"
     ),
-    new_code_cell('ig.configure(budget_usd=None).public()["api_key"]'),
+    new_code_cell(
+        'key = ig.configure(budget_usd=None).public()["api_key"]\n'
+        'print("API key:", key or "not set (the preview backend runs, free)")'
+    ),
 ]
