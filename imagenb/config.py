@@ -6,11 +6,10 @@ logging it or storing widget state cannot leak the key.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from . import catalog
+from . import catalog, redaction
 from .errors import InvalidRequest
 
 BACKENDS = ("auto", "openai", "preview", "replay")
@@ -125,89 +124,15 @@ def configure(**changes: Any) -> Config:
     _validated(replace(Config(), **staged))
     _explicit.clear()
     _explicit.update(staged)
+    secret = staged.get("api_key")
+    redaction.remember(secret.reveal() if isinstance(secret, Secret) else None)
     return current()
-
-
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-REDACTED = "<OPENAI_API_KEY>"
-MIN_PIECE = 8  # a run of this many characters of the key is treated as the key
-# ... if it looks random: a window such as "00000000" (a test key's padding) would otherwise
-# redact every run of zeros in every message
-MIN_DISTINCT = 4
-_KEY_PREFIXES = ("sk-proj-", "sk-svcacct-", "sk-admin-", "sk-")
-_PREFIX_LEFT = re.compile(r"(?i)\bsk-(?:proj-|svcacct-|admin-)?" + re.escape(REDACTED))
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def redact(text: str) -> str:
-    """`text` with every piece of the configured API key replaced, and anything shaped like
-    an OpenAI key. Error texts come from servers and proxies, and some echo what they were
-    sent in part: a prefix, a suffix, the key without `sk-`, upper-cased. So any run of
-    `MIN_PIECE` or more characters of the key's secret part, in any case, goes."""
-    pieces = _pieces(_configured_keys())
-    if pieces and len(text) >= MIN_PIECE:
-        text = _PREFIX_LEFT.sub(REDACTED, _replace_pieces(text, pieces))
-    return _KEY_LIKE.sub(REDACTED, text)
-
-
-def _configured_keys() -> list[str]:
-    keys = [os.environ.get("OPENAI_API_KEY", "").strip()]
-    if isinstance(key := _explicit.get("api_key"), Secret):
-        keys.append(key.reveal())
-    return [k for k in keys if k]
-
-
-def _pieces(keys: list[str]) -> frozenset[str]:
-    """Every `MIN_PIECE`-character window of each key's secret part (prefix removed),
-    lower-cased; a secret part shorter than a window is one piece."""
-    out: set[str] = set()
-    for key in keys:
-        body = key.translate(_ASCII_LOWER)
-        for prefix in _KEY_PREFIXES:
-            if body.startswith(prefix) and len(body) > len(prefix):
-                body = body[len(prefix) :]
-                break
-        if len(body) < MIN_PIECE:
-            if len(body) >= 6:
-                out.add(body)
-            continue
-        out.update(body[i : i + MIN_PIECE] for i in range(len(body) - MIN_PIECE + 1))
-    return frozenset(out)
-
-
-def _replace_pieces(text: str, pieces: frozenset[str]) -> str:
-    """Replace each maximal run of `text` covered by windows found in `pieces`, if the run
-    holds a window that looks random (`MIN_DISTINCT` different characters): a run such as
-    "00000000" alone stays, but a key's zero padding next to the rest of it goes too. The
-    ASCII lower-casing keeps positions (no character changes length)."""
-    lowered = text.translate(_ASCII_LOWER)
-    covered = bytearray(len(text))  # 1: in a window of the key; 2: also in a random-looking one
-    for size in {len(p) for p in pieces}:
-        for i in range(len(text) - size + 1):
-            window = lowered[i : i + size]
-            if window in pieces:
-                mark = 2 if len(set(window)) >= min(MIN_DISTINCT, size) else 1
-                for j in range(i, i + size):
-                    covered[j] = max(covered[j], mark)
-    if not any(covered):
-        return text
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if not covered[i]:
-            out.append(text[i])
-            i += 1
-            continue
-        start = i
-        while i < len(text) and covered[i]:
-            i += 1
-        out.append(REDACTED if 2 in covered[start:i] else text[start:i])
-    return "".join(out)
 
 
 def reset() -> None:
     """Forget every explicit setting (tests use this)."""
     _explicit.clear()
+    redaction.remember(None)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -249,3 +174,7 @@ def _is_plugin(name: str) -> bool:
     from .backend_names import available
 
     return name in available()
+
+
+redact = redaction.redact  # the one redaction, where callers of the settings look for it
+REDACTED = redaction.REDACTED

@@ -9,6 +9,8 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
+from .redaction import redact
+
 BRIEF_MAX_CHARS = 400  # a message longer than this is clipped in the brief form
 
 
@@ -154,6 +156,4 @@ def brief(error: ImagenbError) -> list[str]:
 
 
 def _redacted(text: str) -> str:
-    from .config import redact  # config imports this module
-
     return redact(text)

@@ -23,7 +23,6 @@ from .request import PARAMETERS, check_text
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .grids import Item
 
 MAX_MATRIX_ROWS = 100_000  # a frame this long is already far past any grid worth paying for
 RESULT_COLUMNS = ("variant", "image", "path", "status", "error", "cost_usd", "latency_s")
@@ -74,38 +73,6 @@ def table(data: Any) -> Table:
             if isinstance(value, str):
                 check_text(value, f"row {number}, column {column!r}")
     return Table(keep, clean, index)
-
-
-def results_frame(tab: Table, items: Sequence[Sequence[Item]]) -> pd.DataFrame:
-    """The input columns plus `RESULT_COLUMNS`, one row per image (`items[i]`: the images of
-    input row `i`), indexed like the input frame. `cost_usd` is what this run paid (0 for
-    cached images); `latency_s` is left empty for them too."""
-    import pandas as pd
-
-    records: list[dict[str, Any]] = []
-    positions: list[int] = []
-    for i, row in enumerate(tab.rows):
-        for item in items[i]:
-            image = item.image
-            records.append(
-                {
-                    **row,
-                    "variant": item.variant,
-                    "image": image,
-                    "path": item.path,
-                    "status": item.status,
-                    "error": item.error,
-                    "cost_usd": (0.0 if image.cached else image.cost_usd) if image else None,
-                    "latency_s": image.latency_s if image and not image.cached else None,
-                }
-            )
-            positions.append(i)
-    columns = [*tab.columns, *RESULT_COLUMNS]
-    index = tab.index.take(positions) if tab.index is not None else None  # name, MultiIndex kept
-    out = pd.DataFrame(records, columns=columns, index=index)
-    out["cost_usd"] = out["cost_usd"].astype("float64")
-    out["latency_s"] = out["latency_s"].astype("float64")
-    return out
 
 
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import api, config, frames, plan_notes, request, session, sizes, textcheck, textmatch
+from . import (
+    api,
+    config,
+    frames,
+    grid_results,
+    plan_notes,
+    request,
+    session,
+    sizes,
+    textcheck,
+    textmatch,
+)
 from .backends.base import Partial
 from .errors import InvalidRequest, describe
 from .progress import in_notebook, summary
@@ -434,7 +445,7 @@ class Grid:
         when n = 1), indexed like the input frame. With `check_text`, also `ocr_text`, `cer`
         and `pass` (empty for rows without expected text, and until a check is done)."""
         per_row = [self.items(i) for i in range(len(self.table))]
-        out = frames.results_frame(self.table, per_row)
+        out = grid_results.results_frame(self.table, per_row)
         if self._checker is not None:
             textcheck.add_columns(out, [item.check for items in per_row for item in items])
         if self.judge is not None:

@@ -12,7 +12,7 @@ which makes every later panel depend on every earlier one, and makes them run on
 
 Like a grid, a storyboard states its cost (both stages) before sending anything, checks the
 budget, fills in live in a notebook (`grid_html` draws it), keeps one failing panel from
-stopping the others, and returns a results frame (`frames.results_frame`). Pages are drawn by
+stopping the others, and returns a results frame (`grid_results.results_frame`). Pages are drawn by
 `storyboard_page`.
 
 This module is named `storyboards` (like `grids`): a submodule called `storyboard` would
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import api, config, cost, frames, plan_notes, request, session
+from . import api, config, cost, frames, grid_results, plan_notes, request, session
 from .errors import InvalidRequest, describe
 from .grids import Item
 from .progress import in_notebook
@@ -384,7 +384,8 @@ class Storyboard:
         )
         columns = tuple(dict.fromkeys([*self.table.columns, "characters", "prompt"]))
         tab = frames.Table(columns, rows, self.table.index)
-        return frames.results_frame(tab, [[self._item(self._refs + i)] for i in range(len(rows))])
+        items = [[self._item(self._refs + i)] for i in range(len(rows))]
+        return grid_results.results_frame(tab, items)
 
     def counts(self) -> dict[str, int]:
         """Panels per status."""
