@@ -69,7 +69,8 @@ def remote_server(**options: Any) -> Iterator[RemoteServer]:
 def imagenb_against(base_url: str, **settings: Any) -> Iterator[Path]:
     """imagenb configured for `base_url` with a fresh temporary store."""
     import imagenb as ig
-    from imagenb import config, session
+    from imagenb.core import config
+    from imagenb.engine import session
 
     with tempfile.TemporaryDirectory(prefix="imagenb-bench-") as tmp:
         session.reset()

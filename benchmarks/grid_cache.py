@@ -22,7 +22,7 @@ PARAMS: dict[str, Any] = {"size": "2k", "quality": "low", "output_format": "png"
 
 def measure(n: int = 64) -> tuple[str, dict[str, Any]]:
     import imagenb as ig
-    from imagenb import store_verify
+    from imagenb.store import verify as store_verify
 
     prompts = [f"grid benchmark {i}" for i in range(n)]
     with remote_server(latency=0.05, warm=[["2560x1440", "png"]]) as server:

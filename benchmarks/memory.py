@@ -36,8 +36,8 @@ class PeakSampler(threading.Thread):
 
 def measure(n: int = 256) -> tuple[str, dict[str, Any]]:
     import imagenb as ig
-    from imagenb import config
-    from imagenb.api import requests_from
+    from imagenb.api.calls import requests_from
+    from imagenb.core import config
 
     params = {"size": "2k", "quality": "low", "output_format": "png"}
     with remote_server(latency=0.05, warm=WARM) as server, imagenb_against(server.base_url):

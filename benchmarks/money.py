@@ -34,8 +34,8 @@ def _prompts(n: int, tag: str) -> list[str]:
 
 def run_imagenb(base_url: str, n: int) -> dict[str, Any]:
     import imagenb as ig
-    from imagenb import config
-    from imagenb.api import requests_from
+    from imagenb.api.calls import requests_from
+    from imagenb.core import config
 
     with imagenb_against(base_url, concurrency=CONCURRENCY, timeout_s=TIMEOUT_S):
         reqs = requests_from(_prompts(n, "imagenb"), config.current(), **PARAMS)
@@ -47,7 +47,7 @@ def run_imagenb(base_url: str, n: int) -> dict[str, Any]:
 def run_sdk(base_url: str, n: int) -> dict[str, Any]:
     import openai
 
-    from imagenb import catalog, cost
+    from imagenb.core import catalog, cost
 
     spec = catalog.lookup(PARAMS["model"])
 

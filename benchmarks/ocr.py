@@ -23,7 +23,7 @@ BUDGET_S = 2.0
 
 
 def _time(path: Path, expected: str, repeats: int) -> tuple[float, bool]:
-    from imagenb import textcheck
+    from imagenb.checks import text as textcheck
 
     times, passed = [], False
     for _ in range(repeats):
@@ -36,9 +36,9 @@ def _time(path: Path, expected: str, repeats: int) -> tuple[float, bool]:
 
 
 def measure(repeats: int = 5) -> tuple[str, list[dict[str, Any]]]:
-    from imagenb import ocr
     from imagenb.backends import preview
-    from imagenb.request import build
+    from imagenb.checks import ocr
+    from imagenb.core.request import build
 
     ocr.require(["eng"])
     request = build(f'a shop sign that says "{TEXT}"', size=SIZE, quality="low")

@@ -31,8 +31,8 @@ def _decode_floor(data: bytes, repeats: int = 5) -> float:
 
 def measure_size(size: str, n: int) -> dict[str, Any]:
     import imagenb as ig
-    from imagenb import config
-    from imagenb.api import requests_from
+    from imagenb.api.calls import requests_from
+    from imagenb.core import config
 
     params = {"size": size, "quality": "low", "output_format": "png"}
     warm = [[size, "png"]]

@@ -37,8 +37,8 @@ def _prompts(n: int, tag: str) -> list[str]:
 
 def run_imagenb(base_url: str, n: int) -> dict[str, Any]:
     import imagenb as ig
-    from imagenb import config
-    from imagenb.api import requests_from
+    from imagenb.api.calls import requests_from
+    from imagenb.core import config
 
     with imagenb_against(base_url, concurrency=CAP):
         # warm-up, as the other contenders import and build their client before the clock

@@ -12,29 +12,29 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "configure": "imagenb.config",
-    "Config": "imagenb.config",
-    "generate": "imagenb.api",
-    "edit": "imagenb.api",
-    "estimate": "imagenb.api",
-    "history": "imagenb.api",
-    "spent": "imagenb.api",
-    "current_store": "imagenb.api",
-    "start": "imagenb.api",
-    "Spend": "imagenb.api",
-    "grid": "imagenb.grids",
-    "Grid": "imagenb.grids",
-    "prompt_matrix": "imagenb.frames",
-    "check_text": "imagenb.textcheck",
-    "TextCheck": "imagenb.textmatch",
-    "storyboard": "imagenb.storyboards",
-    "Storyboard": "imagenb.storyboards",
-    "panel": "imagenb.panels",
+    "configure": "imagenb.core.config",
+    "Config": "imagenb.core.config",
+    "generate": "imagenb.api.calls",
+    "edit": "imagenb.api.calls",
+    "estimate": "imagenb.api.calls",
+    "history": "imagenb.api.calls",
+    "spent": "imagenb.api.calls",
+    "current_store": "imagenb.api.calls",
+    "start": "imagenb.api.calls",
+    "Spend": "imagenb.api.calls",
+    "grid": "imagenb.grids.grid",
+    "Grid": "imagenb.grids.grid",
+    "prompt_matrix": "imagenb.core.frames",
+    "check_text": "imagenb.checks.text",
+    "TextCheck": "imagenb.text.match",
+    "storyboard": "imagenb.storyboards.board",
+    "Storyboard": "imagenb.storyboards.board",
+    "panel": "imagenb.panel.widget",
     "mask": "imagenb.masks",
     "masks": "imagenb.masks",
-    "Estimate": "imagenb.cost",
-    "GeneratedImage": "imagenb.results",
-    "ImageSet": "imagenb.results",
+    "Estimate": "imagenb.core.cost",
+    "GeneratedImage": "imagenb.store.images",
+    "ImageSet": "imagenb.store.images",
     "judge": "imagenb.judging.verdicts",
     "compare": "imagenb.judging.comparisons",
     "Comparison": "imagenb.judging.comparisons",
@@ -44,30 +44,40 @@ _EXPORTS = {
     "ratings": "imagenb.judging.people",
     "agreement": "imagenb.judging.people",
     "errors": "imagenb.errors",
-    "catalog": "imagenb.catalog",
-    "chat": "imagenb.chat.conversation",
-    "Chat": "imagenb.chat.conversation",
+    "catalog": "imagenb.core.catalog",
+    "chat": "imagenb.conversations.conversation",
+    "Chat": "imagenb.conversations.conversation",
 }
 
 if TYPE_CHECKING:
-    from . import catalog, errors, masks
-    from .api import Spend, current_store, edit, estimate, generate, history, spent, start
-    from .chat.conversation import Chat, chat
-    from .config import Config, configure
-    from .cost import Estimate
-    from .frames import prompt_matrix
-    from .grids import Grid, grid
-    from .judging.chart import rank_chart
-    from .judging.comparisons import Comparison, compare
-    from .judging.people import agreement, rate, ratings
-    from .judging.ranking import rank
-    from .judging.verdicts import judge
-    from .masks import mask
-    from .panels import panel
-    from .results import GeneratedImage, ImageSet
-    from .storyboards import Storyboard, storyboard
-    from .textcheck import check_text
-    from .textmatch import TextCheck
+    from imagenb import errors, masks
+    from imagenb.api.calls import (
+        Spend,
+        current_store,
+        edit,
+        estimate,
+        generate,
+        history,
+        spent,
+        start,
+    )
+    from imagenb.checks.text import check_text
+    from imagenb.conversations.conversation import Chat, chat
+    from imagenb.core import catalog
+    from imagenb.core.config import Config, configure
+    from imagenb.core.cost import Estimate
+    from imagenb.core.frames import prompt_matrix
+    from imagenb.grids.grid import Grid, grid
+    from imagenb.judging.chart import rank_chart
+    from imagenb.judging.comparisons import Comparison, compare
+    from imagenb.judging.people import agreement, rate, ratings
+    from imagenb.judging.ranking import rank
+    from imagenb.judging.verdicts import judge
+    from imagenb.masks import mask
+    from imagenb.panel.widget import panel
+    from imagenb.store.images import GeneratedImage, ImageSet
+    from imagenb.storyboards.board import Storyboard, storyboard
+    from imagenb.text.match import TextCheck
 
 
 def __getattr__(name: str) -> Any:
@@ -85,7 +95,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext imagenb`: register the magics (imported only now)."""
-    from .magics import register
+    from imagenb.magics.cells import register
 
     register(ipython)
 

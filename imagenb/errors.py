@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Sequence
 
-from .redaction import redact
+from imagenb.redaction import redact
 
 BRIEF_MAX_CHARS = 400  # a message longer than this is clipped in the brief form
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from imagenb import config, session
+from imagenb.core import config
+from imagenb.engine import session
 
 TEST_KEY = "sk-test-imagenb-0000000000000000000000"
 

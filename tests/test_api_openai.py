@@ -11,7 +11,7 @@ from conftest import TEST_KEY, assert_no_key
 from PIL import Image
 
 import imagenb as ig
-from imagenb import config
+from imagenb.core import config
 from imagenb.errors import BudgetExceeded, InvalidRequest, ModerationBlocked
 from imagenb.testing import Faults
 
@@ -99,7 +99,7 @@ def test_edit_with_several_images_and_a_mask(fake, tmp_path):
 
 
 def test_stream_delivers_partials_then_the_image(fake):
-    from imagenb.api import build, start
+    from imagenb.api.calls import build, start
 
     partials = []
     req = build("a comet", config.current(), size="square", quality="low")
@@ -118,7 +118,7 @@ def test_the_key_is_nowhere_in_the_store(fake, isolated):
 
 
 def test_provenance_is_inside_the_file(fake):
-    from imagenb import provenance
+    from imagenb.store import provenance
 
     img = ig.generate("a tidy desk", size="square", quality="low", output_format="jpeg")[0]
     meta = provenance.read(img.path)

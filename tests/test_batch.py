@@ -22,10 +22,16 @@ from conftest import TEST_KEY, wait_for
 from PIL import Image
 
 import imagenb as ig
-from imagenb import api, batch, batch_lines, catalog, cli, config, cost, grids, session
-from imagenb.batch_store import BatchRecords
+from imagenb.api import calls as api
+from imagenb.batch import jobs as batch
+from imagenb.batch import lines as batch_lines
+from imagenb.batch.store import BatchRecords
+from imagenb.cli import main as cli
+from imagenb.core import catalog, config, cost
+from imagenb.core.request import ImageRequest
+from imagenb.engine import session
 from imagenb.errors import BudgetExceeded, InvalidRequest, TransientError
-from imagenb.request import ImageRequest
+from imagenb.grids import grid as grids
 from imagenb.testing import FakeImagesServer, Faults
 
 # Small JPEGs: the fake sends a full base64 image per output line.
@@ -449,7 +455,7 @@ def test_a_submission_that_never_reached_the_service_is_sent_again(
 
 
 def _line(request: ImageRequest) -> Any:
-    from imagenb.batch_store import LineRecord
+    from imagenb.batch.store import LineRecord
 
     return LineRecord("", 0, request.key(0), request.prompt, request.model, request.kind,
                       request.params(), 0, (), 0.01)  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from conftest import TEST_KEY
 
 import imagenb as ig
-from imagenb import session
+from imagenb.engine import session
 from imagenb.errors import BudgetExceeded, InvalidRequest, NotInStore
 from imagenb.testing import FakeImagesServer, Faults
 
@@ -271,8 +271,8 @@ def test_tool_usage_is_read_from_the_raw_response_when_the_sdk_lacks_the_field()
 
     from imagenb.backends.openai_backend import error_from
     from imagenb.backends.openai_responses import reply_from
-    from imagenb.chat import money
-    from imagenb.chat.settings import settings
+    from imagenb.conversations import money
+    from imagenb.conversations.settings import settings
 
     class OldResponse(BaseModel):  # the SDK before `tool_usage`
         id: str

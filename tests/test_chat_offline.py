@@ -9,11 +9,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import imagenb as ig
-from imagenb import catalog
-from imagenb.chat import money
-from imagenb.chat.magic import forget_chats
-from imagenb.chat.settings import settings
+from imagenb.conversations import money
+from imagenb.conversations.settings import settings
+from imagenb.core import catalog
 from imagenb.errors import InvalidRequest
+from imagenb.magics.chat import forget_chats
 from imagenb.testing import FakeImagesServer
 
 

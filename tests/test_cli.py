@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import imagenb
-from imagenb import cli
+from imagenb.cli import main as cli
 from imagenb.testing import FakeImagesServer
 
 UNWRITABLE = "/proc/imagenb-cannot-write-here"  # even root cannot create files in /proc
@@ -161,7 +161,7 @@ def test_a_real_process_shows_one_line_and_no_traceback(tmp_path):
         env.update(OPENAI_API_KEY="sk-test-cli-000000000000", OPENAI_BASE_URL=server.base_url)
         for argv in (["grid", "missing.csv", "-o", "s.png"], ["generate", "x", "-o", "x.bmp"]):
             done = subprocess.run(
-                [sys.executable, "-m", "imagenb.cli", *argv],
+                [sys.executable, "-m", "imagenb.cli.main", *argv],
                 cwd=tmp_path,
                 env=env,
                 capture_output=True,
@@ -176,7 +176,7 @@ def test_a_real_process_shows_one_line_and_no_traceback(tmp_path):
 def test_a_write_that_fails_after_paying_says_the_images_are_kept(
     fake, capsys, tmp_path, monkeypatch
 ):
-    from imagenb import results
+    from imagenb.store import images as results
 
     monkeypatch.chdir(tmp_path)
 

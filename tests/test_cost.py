@@ -2,7 +2,7 @@
 
 import pytest
 
-from imagenb import catalog, cost, request
+from imagenb.core import catalog, cost, request
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from imagenb import display
+from imagenb.render import html as display
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
 
@@ -205,7 +205,7 @@ def test_text_fallback(tmp_path: Path) -> None:
 
 
 def test_generated_image_displays_through_this_module(tmp_path: Path) -> None:
-    from imagenb.results import GeneratedImage, ImageSet
+    from imagenb.store.images import GeneratedImage, ImageSet
 
     path = save(tmp_path / "a.png", Image.new("RGB", (1536, 864), "red"))
     img = GeneratedImage(
@@ -229,7 +229,7 @@ def test_thumbnail_of_a_big_noisy_png_is_small(tmp_path: Path) -> None:
 
 
 def test_config_repr_is_one_setting_a_line_and_names_the_live_backend() -> None:
-    from imagenb import config
+    from imagenb.core import config
 
     text = repr(config.configure())
     lines = text.splitlines()

@@ -11,13 +11,13 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from imagenb import cost, request
 from imagenb.backends.base import Response
+from imagenb.core import cost, request
 from imagenb.engine.limiter import AdaptiveLimiter
 from imagenb.engine.retry import RetryPolicy
 from imagenb.engine.runner import Engine, Run
 from imagenb.errors import AnswerLost, ModerationBlocked, RateLimited, TransientError
-from imagenb.store import Store
+from imagenb.store.index import Store
 
 
 def _png(seed: int) -> bytes:
@@ -140,7 +140,7 @@ def test_stop_sends_nothing_more_and_collects_what_is_in_flight(tmp_path):
 
 
 def test_abandoned_requests_count_as_possibly_billed(tmp_path):
-    from imagenb.ledger import Ledger
+    from imagenb.core.ledger import Ledger
 
     backend = Scripted(delay=5.0, jitter=False)
     engine = _engine(tmp_path, backend, ceiling=2)

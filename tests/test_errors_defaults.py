@@ -10,7 +10,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import imagenb as ig
-from imagenb import cli, cost, plan_notes, request
+from imagenb.cli import main as cli
+from imagenb.core import cost, plan_notes, request
 
 AUTO_NOTE = re.compile(r"quality auto: priced as high, ~\$0\.21\d\d/image \(-q low: ~\$0\.00\d\d\)")
 PARTIALS_NOTE = re.compile(r"2 partial images: \+\$0\.0060/image \(\+(\d+)%\)")

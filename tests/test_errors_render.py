@@ -10,7 +10,8 @@ from conftest import TEST_KEY
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from imagenb import config, errors
+from imagenb import errors
+from imagenb.core import config
 from imagenb.testing import FakeImagesServer, Faults
 
 

@@ -16,7 +16,7 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import imagenb as ig
-from imagenb import request
+from imagenb.core import request
 
 
 def png(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:

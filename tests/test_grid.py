@@ -16,10 +16,13 @@ import pytest
 from PIL import Image
 
 import imagenb as ig
-from imagenb import cli, frames, grid_html, grids
 from imagenb.backends.base import Partial
+from imagenb.cli import main as cli
+from imagenb.core import frames
 from imagenb.errors import BudgetExceeded, InvalidRequest
-from imagenb.results import GeneratedImage
+from imagenb.grids import grid as grids
+from imagenb.grids import html as grid_html
+from imagenb.store.images import GeneratedImage
 from imagenb.testing import Faults
 
 EVIL = "<script>alert(1)</script> <img src=x onerror=alert(1)>"

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 import imagenb as ig
-from imagenb import config, session
+from imagenb.core import config
+from imagenb.engine import session
 from imagenb.errors import BudgetExceeded, InvalidRequest
 from imagenb.judging import asking, pricing, rubrics
-from imagenb.testing.fake_judge import JudgeDesk
+from imagenb.testing.judge import JudgeDesk
 
 RUBRIC = 'a travel poster that reads "VISIT" in bold letters'
 

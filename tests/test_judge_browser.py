@@ -16,7 +16,8 @@ import pytest
 from browser_lab import require_browser, run_all_cells, screenshots, wait_kernel_idle
 from nbformat.v4 import new_code_cell, new_notebook
 
-from imagenb.testing import FakeImagesServer, fake_judge
+from imagenb.testing import FakeImagesServer
+from imagenb.testing import judge as fake_judge
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = require_browser()

@@ -7,9 +7,9 @@ import re
 import pytest
 
 import imagenb as ig
-from imagenb import cli
+from imagenb.cli import main as cli
 from imagenb.errors import InvalidRequest
-from imagenb.testing.fake_judge import JudgeDesk
+from imagenb.testing.judge import JudgeDesk
 
 RUBRIC = "a calm seaside postcard"
 
@@ -49,7 +49,7 @@ def test_a_refused_verdict_shows_on_its_cell_and_the_images_stay(fake):
 
 
 def test_a_hostile_rubric_and_reasons_are_escaped_in_the_badges(fake, monkeypatch):
-    from imagenb.testing import fake_judge
+    from imagenb.testing import judge as fake_judge
 
     evil = "<script>alert('x')</script>"
     real_fill = fake_judge._fill

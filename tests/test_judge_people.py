@@ -10,7 +10,8 @@ import sys
 import pytest
 
 import imagenb as ig
-from imagenb import config, session
+from imagenb.core import config
+from imagenb.engine import session
 from imagenb.errors import InvalidRequest
 
 PROMPTS = ['a shop sign that says "OPEN"', 'a poster that says "JAZZ"', 'a mug that says "TEA"']

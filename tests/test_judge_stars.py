@@ -4,8 +4,9 @@ image in the store, a second click on the lit star clears it."""
 from __future__ import annotations
 
 import imagenb as ig
-from imagenb import config, session
-from imagenb.panel_stars import StarRow
+from imagenb.core import config
+from imagenb.engine import session
+from imagenb.panel.stars import StarRow
 
 
 def test_star_buttons_rate_the_image_and_survive_a_restart():
@@ -24,7 +25,7 @@ def test_star_buttons_rate_the_image_and_survive_a_restart():
 
 
 def test_the_panel_card_carries_the_stars():
-    from imagenb.panel_gallery import Card
+    from imagenb.panel.gallery import Card
 
     config.configure(backend="preview")
     image = ig.generate("a harbour", quality="low", size="square")[0]

@@ -13,14 +13,14 @@ from conftest import TEST_KEY
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from imagenb.store import Store
+from imagenb.store.index import Store
 from imagenb.testing import FakeImagesServer
 
 N = 40
 RUN = f"""
 import imagenb as ig
 prompts = [f"interrupt test {{i}}" for i in range({N})]
-from imagenb.api import requests_from, start
+from imagenb.api.calls import requests_from, start
 from imagenb import config
 reqs = requests_from(prompts, config.current(), size="1024x1024", quality="low")
 run = start(reqs).wait()

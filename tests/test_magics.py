@@ -21,9 +21,10 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 from traitlets.config import Config
 
-from imagenb import config, magic_args, options
-from imagenb.display import MAX_OUTPUT_BYTES
-from imagenb.magics import ImagenbMagics, register
+from imagenb.core import config, options
+from imagenb.magics import args as magic_args
+from imagenb.magics.cells import ImagenbMagics, register
+from imagenb.render.html import MAX_OUTPUT_BYTES
 from imagenb.testing import FakeImagesServer, Faults
 
 KEY = "sk-test-magics-4f1d2e3c4b5a69788796a5b4c3d2e1f0"
@@ -569,7 +570,7 @@ def test_the_api_key_appears_in_no_output(ip: Shell, tmp_path: Path) -> None:
 
 
 def test_error_lines_mask_anything_shaped_like_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from imagenb import magics
+    from imagenb.magics import cells as magics
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with capture_output() as cap:

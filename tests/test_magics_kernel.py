@@ -18,7 +18,7 @@ import nbclient
 import nbformat
 import pytest
 
-from imagenb.display import MAX_OUTPUT_BYTES
+from imagenb.render.html import MAX_OUTPUT_BYTES
 from imagenb.testing import FakeImagesServer, Faults
 
 pytestmark = pytest.mark.kernel

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 import imagenb as ig
-from imagenb import store as store_mod
 from imagenb.errors import InvalidRequest
 from imagenb.masks import keep
+from imagenb.store import index as store_mod
 
 BOX = (300, 260, 700, 640)  # the painted (transparent) area of the mask
 

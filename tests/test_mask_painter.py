@@ -19,10 +19,10 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import imagenb as ig
-from imagenb.display import MAX_OUTPUT_BYTES
 from imagenb.errors import InvalidRequest
 from imagenb.masks import MaskPainter
 from imagenb.masks.canvas import UNDO_STEPS, MaskCanvas
+from imagenb.render.html import MAX_OUTPUT_BYTES
 
 DATA_URI = re.compile(r"data:(image/[a-z]+);base64,([A-Za-z0-9+/=]+)")
 

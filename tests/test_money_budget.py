@@ -12,10 +12,11 @@ import pytest
 from conftest import wait_for
 
 import imagenb as ig
-from imagenb import config, session
-from imagenb.api import requests_from, start
+from imagenb.api.calls import requests_from, start
+from imagenb.core import config
+from imagenb.core.ledger import Ledger
+from imagenb.engine import session
 from imagenb.errors import BudgetExceeded
-from imagenb.ledger import Ledger
 from imagenb.testing import Faults
 
 PARAMS = {"size": "1024x1024", "quality": "low"}
@@ -152,7 +153,8 @@ def test_a_submitted_batch_holds_its_estimate_until_its_results_are_collected(
 ) -> None:
     from conftest import TEST_KEY
 
-    from imagenb import batch, grids
+    from imagenb.batch import jobs as batch
+    from imagenb.grids import grid as grids
     from imagenb.testing import FakeImagesServer
 
     monkeypatch.setattr(batch, "POLL_FIRST_S", 0.05)

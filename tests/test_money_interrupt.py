@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY
 
-from imagenb.store import Store
+from imagenb.store.index import Store
 from imagenb.testing import FakeImagesServer
 
 N = 24

@@ -18,9 +18,9 @@ import pytest
 from conftest import TEST_KEY
 
 import imagenb as ig
-from imagenb import config, session
-from imagenb.api import requests_from, start
-from imagenb.engine import storing
+from imagenb.api.calls import requests_from, start
+from imagenb.core import config
+from imagenb.engine import session, storing
 from imagenb.errors import ImagenbError, StoreUnwritable
 from imagenb.testing import FakeImagesServer, Faults
 

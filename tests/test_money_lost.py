@@ -9,8 +9,8 @@ import pytest
 from conftest import TEST_KEY
 
 import imagenb as ig
-from imagenb import config
-from imagenb.api import requests_from, start
+from imagenb.api.calls import requests_from, start
+from imagenb.core import config
 from imagenb.errors import AnswerLost, ResponseTimeout
 from imagenb.testing import FakeImagesServer, Faults
 
@@ -160,7 +160,7 @@ def test_negative_usage_keeps_the_image_at_its_estimate(fake) -> None:
 
 
 def test_absurd_usage_is_not_trusted() -> None:
-    from imagenb import catalog, cost
+    from imagenb.core import catalog, cost
 
     spec = catalog.lookup("gpt-image-2")
     assert cost.usage_problem(spec, {"output_tokens": 196, "input_tokens": 9}, 0.006) is None
@@ -169,7 +169,7 @@ def test_absurd_usage_is_not_trusted() -> None:
 
 
 def test_progress_and_spend_say_what_may_have_been_billed(fake) -> None:
-    from imagenb.progress import summary
+    from imagenb.api.progress import summary
 
     fake.faults = Faults(lost_rate=1.0, target_words=("cut",))
     run = run_prompts(["cut", "kept"])

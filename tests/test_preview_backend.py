@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageFont
 
-from imagenb import cost, fonts
 from imagenb.backends import preview
 from imagenb.backends.base import Backend, Partial, Response
 from imagenb.backends.preview import PreviewBackend
-from imagenb.config import Config
-from imagenb.request import ImageRequest, build
+from imagenb.core import cost
+from imagenb.core.config import Config
+from imagenb.core.request import ImageRequest, build
+from imagenb.text import fonts
 
 PIL_FORMAT = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}
 

@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagenb import catalog, request, sizes
+from imagenb.core import catalog, request, sizes
 from imagenb.errors import InvalidRequest
 
 MULTIPLES = st.integers(min_value=1, max_value=3840 // 16).map(lambda k: k * 16)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from imagenb import provenance
+from imagenb.store import provenance
 
 META: dict[str, Any] = {
     "prompt": '猫が「こんにちは」と言う 🐱🎉 한국어 中文 हिन्दी <b>&amp;</b> "q" </imagenb:record>',

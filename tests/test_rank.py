@@ -13,7 +13,7 @@ import pytest
 import imagenb as ig
 from imagenb.errors import InvalidRequest
 from imagenb.judging import bradley_terry, chart, ranking
-from imagenb.testing import fake_judge
+from imagenb.testing import judge as fake_judge
 
 RUBRIC = "a poster for a jazz night, bold and legible"
 STYLES = ["flat vector", "woodcut", "neon photo", "watercolour"]
@@ -142,7 +142,7 @@ def test_a_comparison_escapes_hostile_reasons_in_html():
 
 
 def test_rank_on_replay_with_nothing_stored_says_so(fake, styles):
-    from imagenb import config
+    from imagenb.core import config
     from imagenb.errors import NotInStore
 
     config.configure(backend="replay")

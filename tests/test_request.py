@@ -2,7 +2,7 @@
 
 import pytest
 
-from imagenb import catalog, request, sizes
+from imagenb.core import catalog, request, sizes
 from imagenb.errors import InvalidRequest
 
 

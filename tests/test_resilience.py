@@ -17,17 +17,11 @@ import pytest
 from conftest import TEST_KEY, wait_for
 
 import imagenb as ig
-from imagenb import config
-from imagenb.api import requests_from, start
+from imagenb.api.calls import requests_from, start
 from imagenb.backends.openai_backend import error_from, translate
-from imagenb.errors import (
-    AnswerLost,
-    BackendError,
-    RateLimited,
-    ResponseTimeout,
-    TransientError,
-)
-from imagenb.store import Store
+from imagenb.core import config
+from imagenb.errors import AnswerLost, BackendError, RateLimited, ResponseTimeout, TransientError
+from imagenb.store.index import Store
 from imagenb.testing import FakeImagesServer, Faults
 
 PARAMS = {"size": "1024x1024", "quality": "low"}
@@ -35,7 +29,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from imagenb import config
-    from imagenb.api import requests_from, start
+    from imagenb.api.calls import requests_from, start
     prompts = [f"{sys.argv[1]} {i}" for i in range(int(sys.argv[2]))]
     reqs = requests_from(prompts, config.current(), size="1024x1024", quality="low")
     print("started", flush=True)

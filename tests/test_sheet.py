@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagenb import fonts, request, sheet
 from imagenb.backends.preview import render as preview_render
-from imagenb.sheet import Sheet, Tile
+from imagenb.core import request
+from imagenb.render import sheet
+from imagenb.render.sheet import Sheet, Tile
+from imagenb.text import fonts
 
 
 def previews(folder: Path, count: int, size: str = "3840x2160") -> list[Path]:

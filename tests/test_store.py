@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from imagenb import owners, store_schema
-from imagenb import store as store_mod
 from imagenb.errors import ImagenbError
-from imagenb.store import Store, StoredImage
+from imagenb.store import index as store_mod
+from imagenb.store import owners
+from imagenb.store import schema as store_schema
+from imagenb.store.index import Store, StoredImage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -372,7 +373,7 @@ def test_two_processes_put_at_once(tmp_path: Path) -> None:
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, struct, sys, zlib
-    from imagenb.store import Store
+    from imagenb.store.index import Store
 
     def fake_png(size):
         ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
@@ -416,7 +417,7 @@ _LEAN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import imagenb.store as store_mod
+    import imagenb.store.index as store_mod
 
     heavy = ("PIL", "pandas", "openai", "IPython", "ipywidgets", "numpy")
     assert not [m for m in sys.modules if m.split(".")[0] in heavy], "import pulled in heavy"

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 import imagenb as ig
-from imagenb import config, provenance, request, session
+from imagenb.core import config, request
+from imagenb.engine import session
 from imagenb.errors import ImagenbError
-from imagenb.store import Store
-from imagenb.store_archive import import_
+from imagenb.store import provenance
+from imagenb.store.archive import import_
+from imagenb.store.index import Store
 from imagenb.testing import FakeImagesServer
 
 
@@ -172,7 +174,7 @@ def test_a_zip_bomb_is_refused_with_little_memory(exported: Path, tmp_path: Path
     script = textwrap.dedent(
         f"""
         import os, resource, sys
-        from imagenb.store import Store
+        from imagenb.store.index import Store
         from imagenb.errors import ImagenbError
         sys.stdout.flush()
         if os.fork() == 0:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import imagenb as ig
-from imagenb import session, store_check
-from imagenb.cli import main
+from imagenb.cli.main import main
+from imagenb.engine import session
+from imagenb.store import check as store_check
 from imagenb.testing import FakeImagesServer
 
 
@@ -73,7 +74,7 @@ def test_check_without_a_traceback_in_a_subprocess(fake: FakeImagesServer, isola
     made(1)
     overwrite_index_head(isolated)
     run = subprocess.run(
-        [sys.executable, "-m", "imagenb.cli", "store", "check"],
+        [sys.executable, "-m", "imagenb.cli.main", "store", "check"],
         capture_output=True, text=True, env={**os.environ, "IMAGENB_STORE": str(isolated)},
         timeout=120,
     )  # fmt: skip

@@ -14,8 +14,9 @@ import pytest
 from nbclient import NotebookClient
 from test_store import png, put
 
-from imagenb import config, session
-from imagenb.api import history, spent
+from imagenb.api.calls import history, spent
+from imagenb.core import config
+from imagenb.engine import session
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,12 @@ from conftest import TEST_KEY
 from test_store import png, put
 
 import imagenb as ig
-from imagenb import config, session, sources, store_schema
-from imagenb.config import Config
-from imagenb.store import Store
+from imagenb.core import config
+from imagenb.core.config import Config
+from imagenb.engine import session
+from imagenb.store import schema as store_schema
+from imagenb.store import sources
+from imagenb.store.index import Store
 from imagenb.testing import FakeImagesServer
 
 
@@ -122,7 +125,7 @@ def _old_store(root: Path) -> None:
         step(conn)
     conn.execute(f"PRAGMA user_version = {before}")
     for key, data in (("real", png(seed=1)), ("fake", png(seed=2) + sources.FAKE_IMAGE_MARK)):
-        from imagenb.store_verify import file_sha256
+        from imagenb.store.verify import file_sha256
 
         path = root / "tmp.png"
         path.write_bytes(data)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import imagenb as ig
-from imagenb import config, store_verify
+from imagenb.core import config
 from imagenb.errors import NotInStore
+from imagenb.store import verify as store_verify
 from imagenb.testing import FakeImagesServer
 
 
@@ -63,7 +64,7 @@ def test_a_damaged_file_is_made_again_never_served(
     assert cached.cached and fake.stats.snapshot()["image_requests"] == requests
 
     damage(first.path, other.path)
-    with caplog.at_level(logging.WARNING, logger="imagenb.store"):
+    with caplog.at_level(logging.WARNING, logger="imagenb.store.index"):
         again = ig.generate("a lighthouse at dusk", quality="low")[0]
     assert not again.cached
     assert fake.stats.snapshot()["image_requests"] == requests + 1  # one request, no more

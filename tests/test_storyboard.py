@@ -17,8 +17,16 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import imagenb as ig
-from imagenb import storyboard_page, storyboard_script, storyboards
 from imagenb.errors import BudgetExceeded, InvalidRequest
+from imagenb.storyboards import (
+    board as storyboards,
+)
+from imagenb.storyboards import (
+    page as storyboard_page,
+)
+from imagenb.storyboards import (
+    script as storyboard_script,
+)
 from imagenb.testing import Faults
 
 CAST = {

@@ -15,12 +15,17 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 import imagenb as ig
-from imagenb import api, fonts, grids, ocr, textcheck, textmatch
+from imagenb.api import calls as api
 from imagenb.backends import preview
+from imagenb.checks import ocr
+from imagenb.checks import text as textcheck
+from imagenb.core.request import build
 from imagenb.errors import BudgetExceeded, InvalidRequest
-from imagenb.request import build
-from imagenb.results import GeneratedImage
-from imagenb.textmatch import TextCheck
+from imagenb.grids import grid as grids
+from imagenb.store.images import GeneratedImage
+from imagenb.text import fonts
+from imagenb.text import match as textmatch
+from imagenb.text.match import TextCheck
 
 # (language, text, a misspelling a model might make); each misspelling is > 10% CER away
 SCRIPTS = [

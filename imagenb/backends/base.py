@@ -5,7 +5,7 @@ retrying, pacing or cost accounting: the engine does those once, for every backe
 are raised as `imagenb.errors` classes, with `retryable` set truthfully.
 
 A backend that can also run asynchronous batch jobs (OpenAI's Batch API) implements
-`BatchBackend` as well: files in and out, and a batch's lifecycle. `imagenb.batch` builds the
+`BatchBackend` as well: files in and out, and a batch's lifecycle. `imagenb.batch.jobs` builds the
 request lines and does everything else. A backend that can hold a conversation implements
 `ConversationBackend` (`turns.py`: one Responses API turn) as well.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from ..config import Config
-from ..errors import BackendError
-from ..request import ImageRequest
-from .turns import ConversationBackend as ConversationBackend  # conversation turns
+from imagenb.backends.turns import ConversationBackend as ConversationBackend
+from imagenb.core.config import Config
+from imagenb.core.request import ImageRequest
+from imagenb.errors import BackendError
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 It uses the SDK's async client with the SDK's own retries switched off (`max_retries=0`), so the
 engine's single retry policy decides what is tried again, and it maps every SDK exception onto
 `imagenb.errors` with `retryable` and the server's `retry-after` filled in. It also implements
-`BatchBackend` (Files and Batches) for `imagenb.batch`; a failed batch line's error object is
+`BatchBackend` (Files and Batches) for `imagenb.batch.jobs`; a failed batch line's error object is
 mapped by the same rules as an HTTP error.
 """
 
@@ -20,20 +20,8 @@ from typing import Any, ClassVar
 
 import openai
 
-from ..config import Config, redact
-from ..errors import (
-    AnswerLost,
-    BackendError,
-    InvalidRequest,
-    ModerationBlocked,
-    QuotaExceeded,
-    RateLimited,
-    ResponseTimeout,
-    TransientError,
-)
-from ..request import ImageRequest
-from . import openai_responses
-from .base import (
+from imagenb.backends import openai_responses
+from imagenb.backends.base import (
     BatchEndpoint,
     BatchProblem,
     BatchState,
@@ -44,7 +32,19 @@ from .base import (
     PartialCallback,
     Response,
 )
-from .turns import ContextLost, PartialSink, TurnCall, TurnReply
+from imagenb.backends.turns import ContextLost, PartialSink, TurnCall, TurnReply
+from imagenb.core.config import Config, redact
+from imagenb.core.request import ImageRequest
+from imagenb.errors import (
+    AnswerLost,
+    BackendError,
+    InvalidRequest,
+    ModerationBlocked,
+    QuotaExceeded,
+    RateLimited,
+    ResponseTimeout,
+    TransientError,
+)
 
 _RESOLVED = ("size", "quality", "background", "output_format")
 CONNECT_S = 10.0  # seconds to open a connection; the SDK's default is 5

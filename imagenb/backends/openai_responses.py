@@ -14,8 +14,8 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import BackendError
-from .turns import PartialSink, TurnCall, TurnReply
+from imagenb.backends.turns import PartialSink, TurnCall, TurnReply
+from imagenb.errors import BackendError
 
 ErrorMapper = Callable[[int | None, Mapping[str, Any]], BackendError]
 SOURCES_INCLUDE = "web_search_call.action.sources"

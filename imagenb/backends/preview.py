@@ -25,12 +25,14 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageDraw, ImageOps
 
-from .. import cost, fonts, sizes, textmatch
-from ..config import Config
-from ..request import ImageRequest
-from . import preview_judge
-from .base import JudgeAnswer, JudgeRequest, Partial, PartialCallback, Response
-from .preview_style import treat
+from imagenb.backends import preview_judge
+from imagenb.backends.base import JudgeAnswer, JudgeRequest, Partial, PartialCallback, Response
+from imagenb.backends.preview_style import treat
+from imagenb.core import cost, sizes
+from imagenb.core.config import Config
+from imagenb.core.request import ImageRequest
+from imagenb.text import fonts
+from imagenb.text import match as textmatch
 
 AUTO_SIZE = (1024, 1024)
 AUTO_QUALITY = "high"  # what the estimate assumes for `auto`, so preview bills match it

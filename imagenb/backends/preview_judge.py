@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .base import JudgeAnswer, JudgeRequest
+from imagenb.backends.base import JudgeAnswer, JudgeRequest
 
 NOTE = "preview: made up from the image bytes, no judge was asked"
 

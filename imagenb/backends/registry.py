@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ..backend_names import available
-from ..config import Config
-from ..errors import InvalidRequest
-from .base import Backend
-
-
-def resolve_name(config: Config) -> str:
-    """The backend `config` selects, with `auto` decided by whether a key is set."""
-    if config.backend == "auto":
-        return "openai" if config.api_key else "preview"
-    return config.backend
+from imagenb.backends.base import Backend
+from imagenb.core.backend_names import available
+from imagenb.core.config import Config
+from imagenb.errors import InvalidRequest
 
 
 def load_class(name: str) -> type[Backend]:
@@ -28,4 +21,4 @@ def load_class(name: str) -> type[Backend]:
 
 
 def create(config: Config) -> Backend:
-    return load_class(resolve_name(config))(config)
+    return load_class(config.live_backend())(config)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ..config import Config
-from ..errors import NotInStore
-from ..request import ImageRequest
-from .base import JudgeAnswer, JudgeRequest, PartialCallback, Response
+from imagenb.backends.base import JudgeAnswer, JudgeRequest, PartialCallback, Response
+from imagenb.core.config import Config
+from imagenb.core.request import ImageRequest
+from imagenb.errors import NotInStore
 
 
 class ReplayBackend:

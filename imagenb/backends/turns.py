@@ -4,7 +4,7 @@ The Images API call (`Backend.run`) stays as it is; a backend that can hold a co
 also implements `ConversationBackend.converse`. A turn goes in as a `TurnCall` (everything the
 service needs, already validated) and comes back as a `TurnReply` (what the service made and
 both usages: the mainline's `usage` and the image tool's `tool_usage.image_gen`). Nothing here
-caches, retries or prices: `imagenb.chat` does that once, for every backend.
+caches, retries or prices: `imagenb.conversations` does that once, for every backend.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import BackendError
+from imagenb.errors import BackendError
 
 
 @dataclass(frozen=True)

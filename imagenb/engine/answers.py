@@ -13,13 +13,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import cost
-from ..backends.base import Response
-from ..errors import ImagenbError, StoreUnwritable
-from ..request import ImageRequest
-from ..results import GeneratedImage
-from ..store import Store
-from .storing import Origin, Paid, park, resolved_params, storage_failure, whole_image_problem
+from imagenb.backends.base import Response
+from imagenb.core import cost
+from imagenb.core.request import ImageRequest
+from imagenb.engine.storing import (
+    Origin,
+    Paid,
+    park,
+    resolved_params,
+    storage_failure,
+    whole_image_problem,
+)
+from imagenb.errors import ImagenbError, StoreUnwritable
+from imagenb.store.images import GeneratedImage
+from imagenb.store.index import Store
 
 
 @dataclass(frozen=True)

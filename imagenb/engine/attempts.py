@@ -19,9 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from .. import cost
-from ..backends.base import Response
-from ..errors import (
+from imagenb.backends.base import Response
+from imagenb.core import cost
+from imagenb.core.ledger import Reservation
+from imagenb.core.request import ImageRequest
+from imagenb.errors import (
     AnswerLost,
     BackendError,
     BudgetExceeded,
@@ -29,11 +31,9 @@ from ..errors import (
     QuotaExceeded,
     RateLimited,
 )
-from ..ledger import Reservation
-from ..request import ImageRequest
 
 if TYPE_CHECKING:
-    from .runner import Engine, Run
+    from imagenb.engine.runner import Engine, Run
 
 Sent = tuple[Response, float, float]  # the answer, the dollars held for it, its latency
 

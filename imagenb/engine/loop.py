@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..errors import ImagenbError
+from imagenb.errors import ImagenbError
 
 T = TypeVar("T")
 

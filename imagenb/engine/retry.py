@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..errors import BackendError, RateLimited
+from imagenb.errors import BackendError, RateLimited
 
 
 @dataclass(frozen=True)

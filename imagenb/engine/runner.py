@@ -26,18 +26,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .. import owners
-from ..backends.base import Backend, Partial, Response
-from ..errors import ImagenbError, StoreUnwritable
-from ..ledger import Ledger, Reservation
-from ..request import ImageRequest
-from ..results import GeneratedImage
-from ..store import Store
-from .answers import Bill, bill_for, store_answer
-from .attempts import Attempts
-from .limiter import AdaptiveLimiter
-from .retry import RetryPolicy
-from .storing import (
+from imagenb.backends.base import Backend, Partial, Response
+from imagenb.core.ledger import Ledger, Reservation
+from imagenb.core.request import ImageRequest
+from imagenb.engine.answers import Bill, bill_for, store_answer
+from imagenb.engine.attempts import Attempts
+from imagenb.engine.limiter import AdaptiveLimiter
+from imagenb.engine.retry import RetryPolicy
+from imagenb.engine.storing import (
     ImageSink,
     Origin,
     flush_parked,
@@ -49,6 +45,10 @@ from .storing import (
     serve_row,
     write_image,
 )
+from imagenb.errors import ImagenbError, StoreUnwritable
+from imagenb.store import owners
+from imagenb.store.images import GeneratedImage
+from imagenb.store.index import Store
 
 CLAIM_POLL_S = 0.5  # how often a call waiting on another kernel's claim looks again
 PartialSink = Callable[[int, Partial], None]
@@ -373,7 +373,7 @@ def _as_error(exc: Exception) -> ImagenbError:
 
 
 def _store_error(exc: Exception) -> ImagenbError:
-    from .storing import storage_failure
+    from imagenb.engine.storing import storage_failure
 
     if storage_failure(exc):
         return StoreUnwritable(f"the store cannot be written ({exc}); nothing was sent")

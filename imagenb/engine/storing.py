@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__, provenance
-from ..results import GeneratedImage
-from ..store import Store, StoredImage
+from imagenb import __version__
+from imagenb.store import provenance
+from imagenb.store.images import GeneratedImage
+from imagenb.store.index import Store, StoredImage
 
 if TYPE_CHECKING:
-    from ..request import ImageRequest
-    from .runner import Run
+    from imagenb.core.request import ImageRequest
+    from imagenb.engine.runner import Run
 
 ImageSink = Callable[[int, GeneratedImage], None]
 PARK_LIMIT_BYTES = 1 << 30  # images kept in memory while the store cannot take them

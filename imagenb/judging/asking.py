@@ -18,16 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import catalog, session
-from ..backends.base import JudgeAnswer, JudgeBackend, JudgeRequest
-from ..config import Config
-from ..engine import loop
-from ..engine.retry import RetryPolicy
-from ..errors import AnswerLost, BackendError, ImagenbError, InvalidRequest, RateLimited
-from ..ledger import Reservation
-from . import money, pricing, records, rubrics
-from .rubrics import Rubric
-from .subjects import Subject
+from imagenb.backends.base import JudgeAnswer, JudgeBackend, JudgeRequest
+from imagenb.core import catalog
+from imagenb.core.config import Config
+from imagenb.core.ledger import Reservation
+from imagenb.engine import loop, session
+from imagenb.engine.retry import RetryPolicy
+from imagenb.errors import AnswerLost, BackendError, ImagenbError, InvalidRequest, RateLimited
+from imagenb.judging import money, pricing, records, rubrics
+from imagenb.judging.rubrics import Rubric
+from imagenb.judging.subjects import Subject
 
 DETAIL = "high"  # bounded and predictable; left out, GPT-5.6 takes an image at full size
 REASONING_TOKENS = {

@@ -9,7 +9,7 @@ import base64
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..display import clip, esc
+from imagenb.render.html import clip, esc
 
 if TYPE_CHECKING:
     import pandas as pd

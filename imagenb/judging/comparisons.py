@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import config as config_mod
-from ..display import esc
-from ..errors import ImagenbError
-from . import asking, rubrics, subjects
+from imagenb.core import config as config_mod
+from imagenb.errors import ImagenbError
+from imagenb.judging import asking, rubrics, subjects
+from imagenb.render.html import esc
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..display import clip, esc
-from ..errors import ImagenbError
-from . import asking, rubrics, verdicts
+from imagenb.errors import ImagenbError
+from imagenb.judging import asking, rubrics, verdicts
+from imagenb.render.html import clip, esc
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -4,7 +4,7 @@ its own estimate while it is out, and its answer turns the hold into what it cos
 
 from __future__ import annotations
 
-from ..ledger import Reservation
+from imagenb.core.ledger import Reservation
 
 
 def paid(reservation: Reservation, held: float, usd: float, model: str) -> None:

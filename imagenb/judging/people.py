@@ -13,11 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import config as config_mod
-from .. import session, textcheck, textmatch
-from ..display import clip, esc
-from ..errors import ImagenbError, InvalidRequest
-from . import records, subjects
+from imagenb.checks import text as textcheck
+from imagenb.core import config as config_mod
+from imagenb.engine import session
+from imagenb.errors import ImagenbError, InvalidRequest
+from imagenb.judging import records, subjects
+from imagenb.render.html import clip, esc
+from imagenb.text import match as textmatch
 
 if TYPE_CHECKING:
     import pandas as pd

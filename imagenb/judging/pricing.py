@@ -18,9 +18,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .. import cost
-from ..backends.base import JudgeRequest
-from ..catalog import MainlineSpec
+from imagenb.backends.base import JudgeRequest
+from imagenb.core import cost
+from imagenb.core.catalog import MainlineSpec
 
 PATCH = 32
 FIT = 2048

@@ -14,10 +14,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from .. import config as config_mod
-from ..errors import ImagenbError, InvalidRequest
-from ..progress import in_notebook
-from . import asking, bradley_terry, chart, comparisons, rubrics, subjects
+from imagenb.api.progress import in_notebook
+from imagenb.core import config as config_mod
+from imagenb.errors import ImagenbError, InvalidRequest
+from imagenb.judging import asking, bradley_terry, chart, comparisons, rubrics, subjects
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..store import Store, json_text
+from imagenb.store.index import Store, json_text
 
 _CHUNK = 500
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequest
+from imagenb.errors import InvalidRequest
 
 SCHEMA_VERSION = 1
 SCORES = (0, 1, 2, 3, 4, 5)

@@ -2,7 +2,7 @@
 a `Grid` or a `Storyboard` (finished cells only), paths, bytes or PIL images.
 
 Each becomes a `Subject`: its key (a stored image's request key, else the SHA-256 of its
-bytes: how verdicts and ratings find it again), its bytes checked by `imagenb.inputs`, and the
+bytes: how verdicts and ratings find it again), its bytes checked by `imagenb.core.inputs`, and the
 prompt that made it when known.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import inputs
-from ..backends.base import JudgeImage
-from ..errors import InvalidRequest
+from imagenb.backends.base import JudgeImage
+from imagenb.core import inputs
+from imagenb.errors import InvalidRequest
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import config as config_mod
-from . import asking, rubrics, subjects
+from imagenb.core import config as config_mod
+from imagenb.judging import asking, rubrics, subjects
 
 if TYPE_CHECKING:
     import pandas as pd

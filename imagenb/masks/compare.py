@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import display, inputs
-from ..results import GeneratedImage
+from imagenb.core import inputs
+from imagenb.render import html as display
+from imagenb.store.images import GeneratedImage
 
 _CSS = (
     "<style>.imagenb-compare{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start;"

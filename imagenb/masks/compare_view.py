@@ -9,8 +9,8 @@ from pathlib import Path
 import anywidget
 import traitlets
 
-from .. import display
-from ..results import GeneratedImage
+from imagenb.render import html as display
+from imagenb.store.images import GeneratedImage
 
 _HERE = Path(__file__).parent
 COMPARE_PX = 512

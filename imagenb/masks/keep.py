@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import sizes
-from ..errors import InvalidRequest
+from imagenb.core import sizes
+from imagenb.errors import InvalidRequest
 
 if TYPE_CHECKING:
     import pandas as pd
     from PIL import Image
 
-    from ..config import Config
-    from ..request import ImageRequest
-    from ..results import GeneratedImage
-    from ..store import Store, StoredImage
+    from imagenb.core.config import Config
+    from imagenb.core.request import ImageRequest
+    from imagenb.store.images import GeneratedImage
+    from imagenb.store.index import Store, StoredImage
 
 KEEP_VERSION = 1  # bump when the composite changes: old composites then are not served
 KIND = "composite"
@@ -117,7 +117,7 @@ def finish(
     `.changed_outside`, `.raw` and the answer's cost."""
     from PIL import Image
 
-    from .. import session
+    from imagenb.engine import session
 
     assert request.mask is not None, "finish() needs a masked request"
     store = session.store_for(cfg)
@@ -146,7 +146,7 @@ def _kept(
     area: Image.Image,
     thumbnail_px: int,
 ) -> GeneratedImage:
-    from ..results import GeneratedImage
+    from imagenb.store.images import GeneratedImage
 
     key = composite_key(raw)
     row = store.get(key)
@@ -174,7 +174,7 @@ def _make(
     key: str,
     thumbnail_px: int,
 ) -> GeneratedImage:
-    from ..engine.runner import Origin, write_image
+    from imagenb.engine.runner import Origin, write_image
 
     with raw.image as answer:
         original, answer_, area_ = _aligned(first, answer, area)

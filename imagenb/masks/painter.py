@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from .. import inputs
-from ..errors import InvalidRequest
-from . import static
-from .canvas import MaskCanvas
+from imagenb.core import inputs
+from imagenb.errors import InvalidRequest
+from imagenb.masks import static
+from imagenb.masks.canvas import MaskCanvas
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -12,7 +12,7 @@ import base64
 import io
 from typing import TYPE_CHECKING
 
-from .. import display
+from imagenb.render import html as display
 
 if TYPE_CHECKING:
     from PIL import Image

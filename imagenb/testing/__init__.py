@@ -11,17 +11,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "FakeImagesServer": "imagenb.testing.fake_server",
-    "main": "imagenb.testing.fake_server",
-    "Faults": "imagenb.testing.fake_state",
-    "Stats": "imagenb.testing.fake_state",
+    "FakeImagesServer": "imagenb.testing.server",
+    "main": "imagenb.testing.server",
+    "Faults": "imagenb.testing.state",
+    "Stats": "imagenb.testing.state",
 }
 
 __all__ = ["FakeImagesServer", "Faults", "Stats", "main"]
 
 if TYPE_CHECKING:
-    from .fake_server import FakeImagesServer, main
-    from .fake_state import Faults, Stats
+    from imagenb.testing.server import FakeImagesServer, main
+    from imagenb.testing.state import Faults, Stats
 
 
 def __getattr__(name: str) -> Any:

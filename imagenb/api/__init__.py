@@ -1,0 +1,1 @@
+"""The Python API: generate, edit, estimate, start, history and spent, with live progress."""

@@ -1,0 +1,1 @@
+"""Grids through the OpenAI Batch API at half the price, resumable across restarts."""

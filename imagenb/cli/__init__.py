@@ -1,0 +1,1 @@
+"""The `imagenb` command: generate, grids, batches, the store and the fake server."""

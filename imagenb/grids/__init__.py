@@ -1,0 +1,1 @@
+"""Dataframes of prompts into live image grids, contact sheets and pages."""

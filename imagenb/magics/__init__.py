@@ -1,0 +1,1 @@
+"""The IPython magics (%imagegen, %%imageedit, %%storyboard, %imagenb): thin glue."""

@@ -1,0 +1,1 @@
+"""The ipywidgets panel: prompt to images without blocking the kernel."""

@@ -1,0 +1,1 @@
+"""Presentation helpers every feature uses: escaped HTML cards and thumbnails, contact sheets."""

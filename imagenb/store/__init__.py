@@ -1,0 +1,1 @@
+"""The content-addressed store: files, index, provenance, archives, the images it serves."""

@@ -1,0 +1,1 @@
+"""Storyboards: characters generated once, panels as edits that carry them."""
