@@ -29,7 +29,7 @@ _EXPORTS = {
     "TextCheck": "imagenb.text.match",
     "storyboard": "imagenb.storyboards.board",
     "Storyboard": "imagenb.storyboards.board",
-    "panel": "imagenb.panel.widget",
+    "panel": "imagenb.panels.widget",
     "mask": "imagenb.masks",
     "masks": "imagenb.masks",
     "Estimate": "imagenb.core.cost",
@@ -74,17 +74,24 @@ if TYPE_CHECKING:
     from imagenb.judging.ranking import rank
     from imagenb.judging.verdicts import judge
     from imagenb.masks import mask
-    from imagenb.panel.widget import panel
+    from imagenb.panels.widget import panel
     from imagenb.store.images import GeneratedImage, ImageSet
     from imagenb.storyboards.board import Storyboard, storyboard
     from imagenb.text.match import TextCheck
+
+
+_MODULES = {"errors", "catalog", "masks"}
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'imagenb' has no attribute {name!r}")
-    value = import_module(module) if module.endswith(name) else getattr(import_module(module), name)
+    found = import_module(module)
+    # a name that is a module of its own (`ig.errors`, `ig.catalog`, `ig.masks`) is that module;
+    # any other is an attribute of its module, even where the module is named alike
+    # (`ig.grid` is the function in `imagenb.grids.grid`)
+    value = found if name in _MODULES else getattr(found, name)
     globals()[name] = value
     return value
 

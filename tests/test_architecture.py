@@ -36,7 +36,7 @@ RANKS = [
     "storyboards",
     "testing",
     "magics",
-    "panel",
+    "panels",
     "cli",
     "imagenb",
 ]
@@ -180,9 +180,9 @@ def test_the_check_catches_a_reversed_import(tmp_path: Path) -> None:
     """The rule has teeth: the core importing the panel, or two modules importing each other,
     fail."""
     edges = graph()
-    edges["imagenb.core.catalog"] = [*edges["imagenb.core.catalog"], ("imagenb.panel.widget", 1)]
+    edges["imagenb.core.catalog"] = [*edges["imagenb.core.catalog"], ("imagenb.panels.widget", 1)]
     found = violations(edges)
-    assert any("imagenb.core.catalog:1 imports imagenb.panel.widget" in v for v in found)
+    assert any("imagenb.core.catalog:1 imports imagenb.panels.widget" in v for v in found)
     edges["imagenb.core.sizes"] = [("imagenb.core.cost", 1)]
     edges["imagenb.core.cost"] = [("imagenb.core.sizes", 1)]
     assert ["imagenb.core.cost", "imagenb.core.sizes"] in circles(edges)
@@ -196,8 +196,8 @@ KNOWN_LARGE = {
     "batch/jobs.py",
     "grids/grid.py",
     "magics/cells.py",
-    "panel/gallery.py",
-    "panel/widget.py",
+    "panels/gallery.py",
+    "panels/widget.py",
     "store/index.py",
     "storyboards/board.py",
     "testing/handler.py",
@@ -221,3 +221,23 @@ def test_modules_are_the_size_of_one_idea(path: Path) -> None:
         assert "one idea" in head, (
             f"{name} has {len(lines)} lines: split it, or say at its top why it is one idea"
         )
+
+
+def test_no_room_shadows_a_public_name() -> None:
+    """Importing a subpackage binds it on its parent: a room named like a public function
+    (`imagenb/chat/` and `ig.chat`, `imagenb/panel/` and `ig.panel`) would replace the
+    function the moment anything imports the room. Every public name stays what it is
+    after every module of the package has been imported."""
+    import importlib
+    import types
+
+    import imagenb
+
+    for path in sorted(PACKAGE.rglob("*.py")):
+        importlib.import_module(module_name(path))
+    for name in imagenb.__all__:
+        value = getattr(imagenb, name)
+        if name in imagenb._MODULES:
+            assert isinstance(value, types.ModuleType), name
+        else:
+            assert not isinstance(value, types.ModuleType), f"ig.{name} is a module"

@@ -152,7 +152,7 @@ KILLED_CHILD = textwrap.dedent(
     """
     import sys, time
     import imagenb as ig
-    from imagenb import batch
+    from imagenb.batch import jobs as batch
     ig.configure(backend="openai", api_key=sys.argv[1], base_url=sys.argv[2])
     ig.grid([f"a harbour, study {{i}}" for i in range(40)], mode="batch", wait=False,
             **{params!r})

@@ -46,11 +46,11 @@ def test_a_moderation_block_renders_in_a_few_lines_and_still_stops_the_cell(shel
     assert any("rephrase the prompt" in line for line in shown)
     assert "%tb" in shown[-1]
     text = "\n".join(shown)
-    assert "Traceback" not in text and "runner.py" not in text and "api.py" not in text
+    assert "Traceback" not in text and "runner.py" not in text and "calls.py" not in text
 
     with capture_output() as full:
         shell.run_line_magic("tb", "")
-    assert "Traceback" in full.stdout and "api.py" in full.stdout
+    assert "Traceback" in full.stdout and "calls.py" in full.stdout
     assert full.stdout.rstrip().splitlines()[-1].startswith("imagenb.errors.ModerationBlocked")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import imagenb as ig
 from imagenb.core import config
 from imagenb.engine import session
-from imagenb.panel.stars import StarRow
+from imagenb.panels.stars import StarRow
 
 
 def test_star_buttons_rate_the_image_and_survive_a_restart():
@@ -25,7 +25,7 @@ def test_star_buttons_rate_the_image_and_survive_a_restart():
 
 
 def test_the_panel_card_carries_the_stars():
-    from imagenb.panel.gallery import Card
+    from imagenb.panels.gallery import Card
 
     config.configure(backend="preview")
     image = ig.generate("a harbour", quality="low", size="square")[0]

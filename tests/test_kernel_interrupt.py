@@ -21,7 +21,7 @@ RUN = f"""
 import imagenb as ig
 prompts = [f"interrupt test {{i}}" for i in range({N})]
 from imagenb.api.calls import requests_from, start
-from imagenb import config
+from imagenb.core import config
 reqs = requests_from(prompts, config.current(), size="1024x1024", quality="low")
 run = start(reqs).wait()
 """

@@ -25,7 +25,7 @@ from browser_lab import NOTEBOOK, require_browser, screenshots, wait_kernel_idle
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from imagenb.panel.gallery import HIDE_DEAD_WIDGET
+from imagenb.panels.gallery import HIDE_DEAD_WIDGET
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = require_browser()
@@ -46,11 +46,11 @@ CELLS = [
               f"signs = pd.DataFrame({{{SCRIPTS}}})\n"
               "signs['prompt'] = 'a wooden shop sign that says \"' + signs['text'] + '\"'\n"
               "grid = ig.grid(signs, cols='script', size='1536x1024', quality='low')"),
-    ("grid-live", "from imagenb import grid_html\n"
+    ("grid-live", "from imagenb.grids import html as grid_html\n"
                   "display({'text/html': grid_html.render(grid, live=True)}, raw=True)"),
     ("story", "ig.storyboard(['a robot waves hello', 'a girl waves back', 'they share tea'],"
               " quality='low')"),
-    ("snapshot", "from imagenb.panel.gallery import snapshot_bundle\n"
+    ("snapshot", "from imagenb.panels.gallery import snapshot_bundle\n"
                  "display(snapshot_bundle(list(s)), raw=True)"),
 ]  # fmt: skip
 TAGS = [tag for tag, _ in CELLS]

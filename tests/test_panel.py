@@ -25,9 +25,9 @@ from imagenb.core import catalog, config
 from imagenb.engine import session
 from imagenb.magics import args as magic_args
 from imagenb.magics.cells import ImagenbMagics
-from imagenb.panel.gallery import HIDE_DEAD_WIDGET, history_entries
-from imagenb.panel.threads import Mailbox
-from imagenb.panel.widget import Panel
+from imagenb.panels.gallery import HIDE_DEAD_WIDGET, history_entries
+from imagenb.panels.threads import Mailbox
+from imagenb.panels.widget import Panel
 from imagenb.testing import Faults
 
 MAX_STATE_IMAGE = 40_000
@@ -478,7 +478,7 @@ def test_mailbox_applies_updates_from_other_threads_on_the_loop_thread() -> None
 
 
 def test_cancel_wording_says_what_arrived() -> None:
-    from imagenb.panel.widget import cancelled_text
+    from imagenb.panels.widget import cancelled_text
 
     assert cancelled_text(0, 4) == "Cancelled: none of the 4 images had arrived."
     assert cancelled_text(1, 4) == (
@@ -513,7 +513,7 @@ def test_copy_as_code_one_line_prompt_runs_as_a_line_magic(fake: Any) -> None:
 
 
 def test_cancel_wording_when_everything_had_already_been_sent() -> None:
-    from imagenb.panel.widget import cancelled_text
+    from imagenb.panels.widget import cancelled_text
 
     assert "the other 0" not in cancelled_text(4, 4) and "already on their way" in cancelled_text(
         4, 4

@@ -28,7 +28,7 @@ PARAMS = {"size": "1024x1024", "quality": "low"}
 CHILD = textwrap.dedent(
     """
     import sys
-    from imagenb import config
+    from imagenb.core import config
     from imagenb.api.calls import requests_from, start
     prompts = [f"{sys.argv[1]} {i}" for i in range(int(sys.argv[2]))]
     reqs = requests_from(prompts, config.current(), size="1024x1024", quality="low")

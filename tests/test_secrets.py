@@ -21,7 +21,7 @@ import imagenb as ig
 from imagenb.backends.openai_backend import error_from
 from imagenb.core import config
 from imagenb.errors import BackendError, ModerationBlocked, TransientError
-from imagenb.panel.controls import explain
+from imagenb.panels.controls import explain
 from imagenb.testing import FakeImagesServer, Faults
 
 WRONG_KEY = "sk-fake-wrong-imagenb-1111111111111111111"  # a test key, not a real one

@@ -55,7 +55,8 @@ CELLS = [
         "costs live. The job is in the store's record of batches:"
     ),
     new_code_cell(
-        "from imagenb import batch\n\nfor job in batch.jobs():\n    print(batch.describe(job))"
+        "from imagenb.batch import jobs as batch\n\n"
+        "for job in batch.jobs():\n    print(batch.describe(job))"
     ),
     new_markdown_cell(
         "## Run it again\n\nThe images are in the store now, so the same grid is free, live or "

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 
 from imagenb.core import config
 from imagenb.engine import session
-from imagenb.panel.stars import star_row
+from imagenb.panels.stars import star_row
 from imagenb.render import html as display
 from imagenb.render.html import clip, esc
 from imagenb.store.images import GeneratedImage

@@ -28,9 +28,9 @@ from imagenb.api.progress import summary
 from imagenb.backends.base import Partial
 from imagenb.core import catalog, config, inputs
 from imagenb.core.request import PARAMETERS, ImageRequest
-from imagenb.panel.clipboard import copy_to_clipboard, load_magics
-from imagenb.panel.controls import Controls, explain, make
-from imagenb.panel.gallery import (
+from imagenb.panels.clipboard import copy_to_clipboard, load_magics
+from imagenb.panels.controls import Controls, explain, make
+from imagenb.panels.gallery import (
     CSS,
     HIDE_SNAPSHOT_CSS,
     INPUT_PX,
@@ -42,8 +42,8 @@ from imagenb.panel.gallery import (
     snapshot_bundle,
     thumb,
 )
-from imagenb.panel.mask import attach as attach_mask_tool
-from imagenb.panel.threads import Mailbox, render
+from imagenb.panels.mask import attach as attach_mask_tool
+from imagenb.panels.threads import Mailbox, render
 from imagenb.store.images import GeneratedImage, ImageSet
 
 DEFAULTS = ("prompt", *PARAMETERS[:4], "output_format", "background", "stream", "fresh")
@@ -116,7 +116,7 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.prompt.value = str(defaults.get("prompt") or "")
         self.stream.value = bool(defaults.get("stream", False))
         self.fresh.value = bool(defaults.get("fresh", False))
-        self.mask_tool = attach_mask_tool(self)  # "Paint mask" (imagenb.panel.mask)
+        self.mask_tool = attach_mask_tool(self)  # "Paint mask" (imagenb.panels.mask)
         self._refresh()
 
     # --- construction -------------------------------------------------------------------------

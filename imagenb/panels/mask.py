@@ -19,12 +19,12 @@ from imagenb.core import config, inputs
 from imagenb.masks import keep
 from imagenb.masks.compare_view import CompareView
 from imagenb.masks.painter import MaskPainter
-from imagenb.panel.keys import PanelKeys
+from imagenb.panels.keys import PanelKeys
 from imagenb.render.html import clip, esc
 
 if TYPE_CHECKING:
     from imagenb.core.request import ImageRequest
-    from imagenb.panel.widget import Panel
+    from imagenb.panels.widget import Panel
     from imagenb.store.images import GeneratedImage
 
 PAINTER_PX = 512
@@ -34,7 +34,7 @@ class MaskTool:
     """The mask part of one panel: `button` opens `painter` in `box`."""
 
     def __init__(self, panel: Panel) -> None:
-        from imagenb.panel.controls import make
+        from imagenb.panels.controls import make
 
         self.panel = panel
         self.painter: MaskPainter | None = None
@@ -125,8 +125,8 @@ class MaskTool:
 
     def arrived(self, seq: int, image: GeneratedImage) -> None:
         """Engine thread: composite (when masked) and thumbnail on the worker, then show."""
-        from imagenb.panel.gallery import thumb
-        from imagenb.panel.threads import render
+        from imagenb.panels.gallery import thumb
+        from imagenb.panels.threads import render
 
         sent, sources, panel = self._sent, self._sources, self.panel
 

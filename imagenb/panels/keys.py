@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 
 if TYPE_CHECKING:
-    from imagenb.panel.widget import Panel
+    from imagenb.panels.widget import Panel
 
 
 class PanelKeys(anywidget.AnyWidget):
