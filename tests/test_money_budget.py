@@ -14,7 +14,7 @@ from conftest import wait_for
 import imagenb as ig
 from imagenb.api.calls import requests_from, start
 from imagenb.core import config
-from imagenb.core.ledger import Ledger
+from imagenb.core.ledger import Ledger, Reservation
 from imagenb.engine import session
 from imagenb.errors import BudgetExceeded
 from imagenb.testing import Faults
@@ -63,7 +63,7 @@ def _everything_at_once(fake: Any, grid_prompts: int) -> tuple[list[object], lis
     for worker in workers:
         worker.join(60)
     for result in outcomes:
-        if isinstance(result, ig.grids.Grid):
+        if isinstance(result, ig.Grid):
             result.wait(progress=False)
     for panel in panels:
         panel.wait(timeout=60)
@@ -138,12 +138,12 @@ def test_ledger_reservations_are_atomic_across_threads() -> None:
         t.join()
     assert len(granted) == 5 and ledger.reserved_usd == pytest.approx(0.05)
     first = granted[0]
-    assert isinstance(first, ig.ledger.Reservation)
+    assert isinstance(first, Reservation)
     assert first.take(0.01) and not first.take(0.01)  # its own share, then nothing left
     first.spend(0.01, 0.008, "gpt-image-2", 1)
     assert ledger.left(0.05) == pytest.approx(0.002)  # the actual cost replaced the hold
     for r in granted[1:]:
-        assert isinstance(r, ig.ledger.Reservation)
+        assert isinstance(r, Reservation)
         r.close()
     assert ledger.left(0.05) == pytest.approx(0.042)
 
