@@ -38,4 +38,4 @@ def test_a_moderation_block_is_a_short_error_output(
     shown = "\n".join(
         ANSI.sub("", "\n".join(o.get("traceback", [])) + o.get("text", "")) for o in full.outputs
     )
-    assert "Traceback" in shown and "api.py" in shown
+    assert "Traceback" in shown and "calls.py" in shown

@@ -42,6 +42,16 @@ def test_stars_are_stored_with_the_image_and_survive_a_restart(images, isolated)
     assert list(ig.ratings()["key"]) == [images[1].key]
 
 
+def test_ratings_name_the_image_whatever_backend_is_live_now(images, fake):
+    """A star given to a preview image keeps its prompt and file after a key is set: the
+    rating is of that image, and the store's serving rules are for answering requests."""
+    ig.rate(images[0], 4)
+    config.configure(backend="openai", api_key="sk-test-people-000", base_url=fake.base_url)
+    rated = ig.ratings()
+    assert list(rated["prompt"]) == [images[0].prompt]
+    assert list(rated["path"]) == [images[0].path]
+
+
 @pytest.mark.parametrize("stars", [6, -1, 2.5, True, "5"])
 def test_stars_must_be_one_to_five(images, stars):
     with pytest.raises(InvalidRequest, match="1 to 5"):

@@ -19,6 +19,7 @@ from imagenb.engine import session
 from imagenb.errors import ImagenbError, InvalidRequest
 from imagenb.judging import records, subjects
 from imagenb.render.html import clip, esc
+from imagenb.store.index import ANY_SOURCE
 from imagenb.text import match as textmatch
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ def ratings() -> pd.DataFrame:
 
     store = session.store_for(config_mod.current())
     rows = records.ratings(store)
-    stored = store.get_many(key for key, *_ in rows)
+    # a rating is of one stored image, whoever made it: its prompt and file are facts of that
+    # image, so they are looked up among every source (the config's view serves only its own)
+    stored = store.serving(ANY_SOURCE).get_many(key for key, *_ in rows)
     out = pd.DataFrame(
         [
             {
