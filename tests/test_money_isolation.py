@@ -156,7 +156,7 @@ def test_an_unwritable_store_stops_the_run_and_says_why(fake, monkeypatch) -> No
     ("faults", "api_key", "what"),
     [
         (Faults(quota_exhausted=True), TEST_KEY, "quota"),
-        (Faults(), "sk-wrong-key-000000000000000000000", "not authorised (401)"),
+        (Faults(), "sk-fake-wrong-key-00000000000000000", "not authorised (401)"),
     ],
 )
 def test_run_wide_errors_stop_the_run_at_the_first_occurrence(faults, api_key, what) -> None:
